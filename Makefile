@@ -1,0 +1,44 @@
+# Two commands: `make run` and `make test`. Everything else here is what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROXY := deploy/proxy/node_modules/.bin/configurable-http-proxy
+export DATAPILOT_HOME ?= $(CURDIR)/.datapilot
+
+.PHONY: run test install proxy migrate postgres test-hub test-ext test-kernel lint clean
+
+run: install proxy migrate
+	$(BIN)/jupyterhub -f jupyterhub_config.py
+
+test: install proxy postgres
+	$(BIN)/python -m pytest hub/datapilot_hub/tests datapilot_kernel/tests -p no:jupyter_server $(PYTEST_ARGS)
+	$(BIN)/python -m pytest extensions/datapilot/tests $(PYTEST_ARGS)
+
+# The venv is rebuilt whenever pyproject.toml changes.
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+proxy: $(PROXY)
+$(PROXY): deploy/proxy/package.json deploy/proxy/package-lock.json
+	cd deploy/proxy && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+migrate: install
+	$(BIN)/datapilot-migrate
+
+# PostgreSQL runs on this kind of machine; start the local cluster when it is down.
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { \
+	  for v in $$(ls /etc/postgresql); do pg_ctlcluster --skip-systemctl-redirect $$v main start; done; \
+	  for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+	@pg_isready -h 127.0.0.1 -p 5432
+
+lint: install
+	$(BIN)/python -m ruff check .
+
+clean:
+	rm -rf $(VENV) deploy/proxy/node_modules

@@ -1,0 +1,42 @@
+"""The catalog of organizations, memberships, datasets, versions, jobs and audit events."""
+
+from __future__ import annotations
+
+from ._catalog import TENANT_ROLE, Catalog, alembic_config
+from ._models import (
+    TENANT_TABLES,
+    AuditEvent,
+    Base,
+    Dataset,
+    DatasetVersion,
+    Job,
+    Membership,
+    Organization,
+    utcnow,
+)
+
+__all__ = [
+    "TENANT_ROLE",
+    "TENANT_TABLES",
+    "AuditEvent",
+    "Base",
+    "Catalog",
+    "Dataset",
+    "DatasetVersion",
+    "Job",
+    "Membership",
+    "Organization",
+    "alembic_config",
+    "main",
+    "utcnow",
+]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``datapilot-migrate``: upgrade the catalog named by the configuration to head."""
+    from ..configuration import DatapilotConfig
+
+    config = DatapilotConfig.instance()
+    config.prepare_home()
+    Catalog(config.db_url).upgrade()
+    print(f"catalog at {config.db_url} is at {Catalog(config.db_url).current_revision()}")
