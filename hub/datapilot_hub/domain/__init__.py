@@ -1,0 +1,1 @@
+"""Domain logic of the data service: no HTTP here, only catalog, storage and the hub."""

@@ -1,0 +1,111 @@
+"""Who is calling, and what they may do in an organization."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..catalog import Catalog, Membership, Organization
+from ..errors import DatapilotError, bad_request, not_found
+from ..permissions import ORG_SLUG_RE, PERMISSIONS, permissions_for
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated caller, as JupyterHub identified it.
+
+    Parameters
+    ----------
+    name : str
+        User name, or ``service:<name>`` for a service token.
+    kind : str
+        ``"user"`` or ``"service"``.
+    hub_admin : bool
+        A JupyterHub administrator (every organization, every permission).
+    """
+
+    name: str
+    kind: str = "user"
+    hub_admin: bool = False
+
+    @classmethod
+    def from_hub_model(cls, model: dict[str, Any]) -> Caller:
+        """Build from the model ``HubAuth`` returns for a token or cookie."""
+        kind = model.get("kind", "user")
+        name = model["name"] if kind == "user" else f"service:{model['name']}"
+        scopes = set(model.get("scopes") or ())
+        # a user's login cookie carries only access scopes, so the admin flag of the
+        # identify model decides for users; a service counts when it may administer users
+        hub_admin = bool(model.get("admin")) or (kind == "service" and "admin:users" in scopes)
+        return cls(name=name, kind=kind, hub_admin=hub_admin)
+
+
+@dataclass(frozen=True)
+class OrgContext:
+    """A caller inside one organization: the org, their role and permissions."""
+
+    caller: Caller
+    org_id: int
+    slug: str
+    org_name: str
+    role: str | None
+    permissions: frozenset[str] = field(default_factory=frozenset)
+
+    def require(self, permission: str) -> None:
+        """Raise 403 unless the caller holds ``permission`` here.
+
+        Parameters
+        ----------
+        permission : str
+            A key of :data:`~datapilot_hub.permissions.PERMISSIONS`.
+        """
+        if permission not in PERMISSIONS:
+            raise KeyError(permission)
+        if permission not in self.permissions:
+            raise DatapilotError(
+                403,
+                "forbidden",
+                f"Your role in {self.slug!r} ({self.role or 'none'}) does not allow {permission}.",
+                permission=permission,
+                role=self.role,
+            )
+
+
+def validate_slug(slug: str, field_name: str = "org") -> str:
+    """Return ``slug`` or raise 400 when it is not a valid organization slug."""
+    if not isinstance(slug, str) or not ORG_SLUG_RE.match(slug):
+        raise bad_request(
+            field_name,
+            f"{slug!r} is not a valid organization slug: 2 to 30 lowercase letters, digits"
+            " and single inner hyphens.",
+            code="invalid_name",
+        )
+    return slug
+
+
+def org_context(catalog: Catalog, caller: Caller, slug: str) -> OrgContext:
+    """Resolve the caller's standing in an organization.
+
+    Non-members get the same 404 as for an organization that does not exist, so the
+    existence of other organizations does not leak.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The catalog.
+    caller : Caller
+        Who is asking.
+    slug : str
+        The organization slug from the URL.
+    """
+    validate_slug(slug)
+    with catalog.session(system=True) as db:
+        org = Organization.find(db, slug)
+        if org is None:
+            raise not_found("organization", slug)
+        membership = Membership.find(db, org.id, caller.name)
+        role = membership.role if membership else None
+        if role is None and not caller.hub_admin:
+            raise not_found("organization", slug)
+        perms = permissions_for("admin") if caller.hub_admin else permissions_for(role)
+        return OrgContext(caller, org.id, org.slug, org.name, role, perms)

@@ -1,0 +1,341 @@
+"""Datasets of an organization: list, describe, read in several formats, delete."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from sqlalchemy import select
+
+from ..catalog import Catalog, Dataset, DatasetVersion, Job
+from ..errors import DatapilotError, bad_request, not_found
+from ..permissions import DATASET_NAME_RE
+from ..storage import Storage
+from ._identity import OrgContext
+from .ingest import MODES
+from .orgs import audit
+
+FORMATS = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "arrow": "application/vnd.apache.arrow.stream",
+    "parquet": "application/vnd.apache.parquet",
+}
+JSON_DEFAULT_LIMIT = 1000
+JSON_MAX_LIMIT = 100_000
+
+
+def validate_name(name: Any, field_name: str = "name") -> str:
+    """Return ``name`` or raise 400 when it is not a valid dataset name."""
+    if not isinstance(name, str) or not DATASET_NAME_RE.match(name):
+        raise bad_request(
+            field_name,
+            f"{name!r} is not a valid dataset name: a lowercase letter, then up to 62"
+            " lowercase letters, digits or underscores.",
+            code="invalid_name",
+        )
+    return name
+
+
+def validate_mode(mode: Any) -> str:
+    """Return ``mode`` or raise 400."""
+    if mode not in MODES:
+        raise bad_request("mode", f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
+    return mode
+
+
+def version_model(v: DatasetVersion, current: int | None) -> dict[str, Any]:
+    """The JSON model of a dataset version."""
+    return {
+        "version": v.version,
+        "current": v.version == current,
+        "rows": v.rows,
+        "columns": len(v.columns),
+        "bytes": v.bytes,
+        "created": v.created.isoformat(),
+        "created_by": v.created_by,
+        "source": v.source_name,
+        "parent_version": v.parent_version,
+        "lineage": v.lineage,
+    }
+
+
+@dataclass
+class ReadRequest:
+    """What rows of which version to read, in which format."""
+
+    version: int | None = None
+    columns: list[str] | None = None
+    limit: int | None = None
+    offset: int = 0
+    format: str = "json"
+
+
+class DatasetService:
+    """Read side of the datasets, plus the write checks that run before a job starts.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The catalog.
+    storage : Storage
+        Where the Parquet files are.
+    """
+
+    def __init__(self, catalog: Catalog, storage: Storage) -> None:
+        self.catalog = catalog
+        self.storage = storage
+
+    def list(self, ctx: OrgContext) -> list[dict[str, Any]]:
+        """Visible datasets with their current version."""
+        ctx.require("data:read")
+        with self.catalog.session(ctx.org_id) as db:
+            rows = db.execute(
+                select(Dataset, DatasetVersion)
+                .join(
+                    DatasetVersion,
+                    (DatasetVersion.dataset_id == Dataset.id)
+                    & (DatasetVersion.version == Dataset.current_version),
+                )
+                .where(Dataset.organization_id == ctx.org_id)
+                .order_by(Dataset.name)
+            ).all()
+            return [
+                {
+                    "name": ds.name,
+                    "version": v.version,
+                    "rows": v.rows,
+                    "columns": len(v.columns),
+                    "bytes": v.bytes,
+                    "updated": ds.updated.isoformat(),
+                    "created_by": ds.created_by,
+                }
+                for ds, v in rows
+            ]
+
+    def _visible(self, db, ctx: OrgContext, name: str) -> Dataset:
+        validate_name(name)
+        ds = Dataset.find(db, ctx.org_id, name)
+        if ds is None or ds.current_version is None:
+            raise not_found("dataset", name)
+        return ds
+
+    def describe(self, ctx: OrgContext, name: str) -> dict[str, Any]:
+        """Schema, report and versions of a dataset."""
+        ctx.require("data:read")
+        with self.catalog.session(ctx.org_id) as db:
+            ds = self._visible(db, ctx, name)
+            cur = ds.current
+            return {
+                "name": ds.name,
+                "version": cur.version,
+                "rows": cur.rows,
+                "bytes": cur.bytes,
+                "columns": [
+                    {k: c[k] for k in ("name", "label", "type", "nullable", "stats")}
+                    for c in cur.columns
+                ],
+                "report": cur.report,
+                "created": ds.created.isoformat(),
+                "updated": ds.updated.isoformat(),
+                "versions": [version_model(v, ds.current_version) for v in ds.versions],
+            }
+
+    def versions(self, ctx: OrgContext, name: str) -> list[dict[str, Any]]:
+        """Every version, oldest first."""
+        ctx.require("data:read")
+        with self.catalog.session(ctx.org_id) as db:
+            ds = self._visible(db, ctx, name)
+            return [version_model(v, ds.current_version) for v in ds.versions]
+
+    def check_write(self, ctx: OrgContext, name: str, mode: str) -> None:
+        """Refuse an import before its job starts: bad names, conflicts, missing targets."""
+        ctx.require("data:import")
+        validate_name(name)
+        validate_mode(mode)
+        with self.catalog.session(ctx.org_id) as db:
+            ds = Dataset.find(db, ctx.org_id, name)
+            visible = ds is not None and ds.current_version is not None
+            if mode == "create" and visible:
+                raise DatapilotError(
+                    409, "dataset_exists",
+                    f"A dataset named {name!r} already exists; use mode replace or append.",
+                    dataset=name,
+                )
+            if mode != "create" and not visible:
+                raise not_found("dataset", name)
+
+    def delete(self, ctx: OrgContext, name: str) -> None:
+        """Delete a dataset, its versions and its stored files."""
+        ctx.require("data:delete")
+        with self.catalog.session(ctx.org_id) as db:
+            ds = self._visible(db, ctx, name)
+            running = db.scalar(
+                select(Job.id).where(
+                    Job.organization_id == ctx.org_id,
+                    Job.dataset_name == name,
+                    Job.state.in_(("queued", "running")),
+                )
+            )
+            if running:
+                raise DatapilotError(
+                    409, "job_running", f"Job {running} is writing {name!r}; cancel it first.",
+                    job=running,
+                )
+            db.delete(ds)
+            audit(db, ctx.org_id, ctx.caller, "dataset.delete", name)
+        self.storage.remove(self.storage.dataset_dir(ctx.org_id, name))
+
+    def resolve_read(self, ctx: OrgContext, name: str, req: ReadRequest) -> dict[str, Any]:
+        """Check a read and return what :meth:`iter_data` needs."""
+        ctx.require("data:read")
+        if req.format not in FORMATS:
+            raise bad_request("format", f"format must be one of {', '.join(FORMATS)}.")
+        if req.offset < 0:
+            raise bad_request("offset", "offset must be 0 or more.")
+        if req.limit is not None and req.limit < 0:
+            raise bad_request("limit", "limit must be 0 or more.")
+        if req.format == "json":
+            req.limit = JSON_DEFAULT_LIMIT if req.limit is None else req.limit
+            if req.limit > JSON_MAX_LIMIT:
+                raise bad_request(
+                    "limit", f"JSON reads return at most {JSON_MAX_LIMIT} rows; use arrow or parquet."
+                )
+        with self.catalog.session(ctx.org_id) as db:
+            ds = self._visible(db, ctx, name)
+            version = req.version if req.version is not None else ds.current_version
+            v = next((v for v in ds.versions if v.version == version), None)
+            if v is None:
+                raise DatapilotError(
+                    404, "not_found", f"{name!r} has no version {version}.", version=version
+                )
+            names = [c["name"] for c in v.columns]
+            if req.columns:
+                unknown = [c for c in req.columns if c not in names]
+                if unknown:
+                    raise bad_request(
+                        "columns", f"Unknown column(s): {', '.join(unknown)}.", code="unknown_column"
+                    )
+            audit(db, ctx.org_id, ctx.caller, "dataset.read", name, version=version, format=req.format)
+            return {
+                "name": name,
+                "version": version,
+                "rows": v.rows,
+                "path": v.path,
+                "columns": req.columns or names,
+                "all_columns": req.columns is None,
+            }
+
+    def iter_data(self, target: dict[str, Any], req: ReadRequest) -> Iterator[bytes]:
+        """The requested rows, encoded, as a sequence of byte chunks (blocking I/O)."""
+        files = [f for f in self.storage.files(target["path"]) if f.endswith(".parquet")]
+        whole = target["all_columns"] and req.offset == 0 and req.limit is None
+        if req.format == "parquet" and whole and len(files) == 1:
+            with self.storage.open(files[0], "rb") as f:
+                while chunk := f.read(1 << 20):
+                    yield chunk
+            return
+        with self.storage.open(files[0], "rb") as f:
+            schema = pq.read_schema(f)
+        schema = pa.schema([schema.field(c) for c in target["columns"]])
+        batches = self._batches(files, target["columns"], req.offset, req.limit)
+        if req.format == "json":
+            yield from _json_chunks(target, req, batches)
+        elif req.format == "csv":
+            yield from _stream_chunks(batches, _csv_writer, schema)
+        elif req.format == "arrow":
+            yield from _stream_chunks(batches, pa.ipc.new_stream, schema)
+        else:
+            yield from _stream_chunks(batches, _parquet_writer, schema)
+
+    def _batches(self, files, columns, offset, limit) -> Iterator[pa.RecordBatch]:
+        skip, left = offset, limit
+        for path in files:
+            with self.storage.open(path, "rb") as f:
+                for batch in pq.ParquetFile(f).iter_batches(batch_size=65536, columns=columns):
+                    if skip >= batch.num_rows:
+                        skip -= batch.num_rows
+                        continue
+                    batch = batch.slice(skip)
+                    skip = 0
+                    if left is not None:
+                        if left <= 0:
+                            return
+                        batch = batch.slice(0, left)
+                        left -= batch.num_rows
+                    yield batch
+
+
+def _json_chunks(target, req, batches) -> Iterator[bytes]:
+    head = {
+        "dataset": target["name"],
+        "version": target["version"],
+        "total_rows": target["rows"],
+        "offset": req.offset,
+        "limit": req.limit,
+        "columns": target["columns"],
+    }
+    yield json.dumps(head)[:-1].encode() + b', "rows": ['
+    first = True
+    for batch in batches:
+        df = batch.to_pandas()
+        text = df.to_json(orient="records", date_format="iso", date_unit="s")[1:-1]
+        if text:
+            yield (b"" if first else b",") + text.encode()
+            first = False
+    yield b"]}"
+
+
+class _ChunkSink(io.RawIOBase):
+    """A write-only file that hands out what was written since the last call.
+
+    ``tell()`` counts every byte ever written: Parquet records file offsets in its
+    footer, so the position must not go back when the buffer is emptied.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        self._parts.append(data)
+        self._pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def take(self) -> bytes:
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
+
+
+def _csv_writer(sink, schema: pa.Schema) -> pacsv.CSVWriter:
+    return pacsv.CSVWriter(sink, schema)
+
+
+def _parquet_writer(sink, schema: pa.Schema) -> pq.ParquetWriter:
+    return pq.ParquetWriter(sink, schema, compression="zstd")
+
+
+def _stream_chunks(batches, open_writer, schema: pa.Schema) -> Iterator[bytes]:
+    """Encode batches with a CSV, Arrow IPC or Parquet writer, handing out bytes as they come."""
+    sink = _ChunkSink()
+    writer = open_writer(sink, schema)
+    for batch in batches:
+        writer.write_batch(batch)
+        if chunk := sink.take():
+            yield chunk
+    writer.close()
+    yield sink.take()

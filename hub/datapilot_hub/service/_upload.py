@@ -1,0 +1,154 @@
+"""Receive a multipart/form-data upload as it streams in: files to disk, fields to memory."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from ..errors import DatapilotError, bad_request
+
+MAX_FIELD_SIZE = 64 * 1024
+
+
+def multipart_boundary(content_type: str) -> bytes:
+    """The boundary of a ``multipart/form-data`` Content-Type; 415 for any other type."""
+    ctype, params = parse_options_header(content_type)
+    if ctype != b"multipart/form-data":
+        raise DatapilotError(
+            415,
+            "unsupported_media_type",
+            "Upload with Content-Type multipart/form-data (a 'file' part plus 'name' and 'mode').",
+            content_type=content_type,
+        )
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise bad_request("Content-Type", "The multipart Content-Type has no boundary.")
+    return boundary
+
+
+class MultipartReceiver:
+    """Parse a multipart body fed chunk by chunk.
+
+    File parts go to temporary files in ``tmpdir`` (never to memory); other parts are
+    small text fields.
+
+    Parameters
+    ----------
+    boundary : bytes
+        The multipart boundary.
+    tmpdir : str
+        Where uploaded files are written.
+    max_file_size : int
+        Bytes one file part may have before the upload is refused with 413.
+    """
+
+    def __init__(self, boundary: bytes, tmpdir: str, max_file_size: int) -> None:
+        self.tmpdir = tmpdir
+        self.max_file_size = max_file_size
+        self.fields: dict[str, str] = {}
+        self.files: dict[str, dict[str, Any]] = {}
+        self._headers: dict[bytes, bytes] = {}
+        self._header_field = b""
+        self._header_value = b""
+        self._part: dict[str, Any] | None = None
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._on_part_begin,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+                "on_part_data": self._on_part_data,
+                "on_part_end": self._on_part_end,
+            },
+        )
+
+    def _on_part_begin(self) -> None:
+        self._headers = {}
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        self._headers[self._header_field.lower()] = self._header_value
+        self._header_field = self._header_value = b""
+
+    def _on_headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = params.get(b"name", b"").decode("utf-8", "replace")
+        filename = params.get(b"filename")
+        part: dict[str, Any] = {"name": name, "size": 0}
+        if filename is not None:
+            fd, path = tempfile.mkstemp(prefix="upload-", dir=self.tmpdir)
+            part.update(
+                filename=os.path.basename(filename.decode("utf-8", "replace").replace("\\", "/")),
+                content_type=self._headers.get(b"content-type", b"").decode("latin-1"),
+                path=path,
+                fh=os.fdopen(fd, "wb"),
+            )
+        else:
+            part["value"] = bytearray()
+        self._part = part
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self._part
+        part["size"] += end - start
+        if "fh" in part:
+            if part["size"] > self.max_file_size:
+                raise DatapilotError(
+                    413, "too_large",
+                    f"The file is larger than the limit of {self.max_file_size} bytes.",
+                    limit=self.max_file_size,
+                )
+            part["fh"].write(data[start:end])
+        else:
+            if part["size"] > MAX_FIELD_SIZE:
+                raise bad_request(part["name"], f"Field {part['name']!r} is too long.")
+            part["value"] += data[start:end]
+
+    def _on_part_end(self) -> None:
+        part, self._part = self._part, None
+        if "fh" in part:
+            part.pop("fh").close()
+            if part["name"] in self.files:
+                os.unlink(part["path"])
+                raise bad_request(part["name"], f"Only one {part['name']!r} file per upload.")
+            self.files[part["name"]] = part
+        else:
+            try:
+                self.fields[part["name"]] = part["value"].decode("utf-8")
+            except UnicodeDecodeError:
+                raise bad_request(part["name"], f"Field {part['name']!r} is not UTF-8.") from None
+
+    def feed(self, chunk: bytes) -> None:
+        """Parse the next chunk of the body."""
+        self._parser.write(chunk)
+
+    def finish(self) -> None:
+        """The body is complete; a truncated body is a 400."""
+        self._parser.finalize()
+        if self._part is not None:
+            raise bad_request("file", "The multipart body ended in the middle of a part.")
+
+    def take_file(self, name: str) -> dict[str, Any] | None:
+        """Hand the file part ``name`` over to the caller (who must delete it)."""
+        return self.files.pop(name, None)
+
+    def cleanup(self) -> None:
+        """Delete every temporary file not taken."""
+        if self._part is not None and "fh" in self._part:
+            self._part["fh"].close()
+            self.files[self._part["name"] + "#partial"] = self._part
+        for part in self.files.values():
+            try:
+                os.unlink(part["path"])
+            except FileNotFoundError:
+                pass
+        self.files.clear()

@@ -1,0 +1,125 @@
+"""Dataset files through fsspec: a local directory by default, S3-compatible storage when set.
+
+Every path is under the organization's prefix ``org-<id>/``; nothing outside this
+module builds storage paths.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import IO, Any
+
+import fsspec
+from fsspec.core import url_to_fs
+
+
+class Storage:
+    """Organization-prefixed file storage.
+
+    Parameters
+    ----------
+    url : str
+        fsspec URL of the root: a local path or ``s3://bucket/prefix``.
+    storage_options : dict, optional
+        Passed to the fsspec filesystem (credentials, ``endpoint_url``...).
+    """
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self.fs, root = url_to_fs(url, **(storage_options or {}))
+        self.root = root.rstrip("/")
+        if self.is_local:
+            self.fs.makedirs(self.root, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"<Storage {self.url}>"
+
+    @property
+    def is_local(self) -> bool:
+        """Whether files live on this machine's disk."""
+        return "file" in self.fs.protocol
+
+    def org_prefix(self, org_id: int) -> str:
+        """The prefix every file of the organization lives under.
+
+        Parameters
+        ----------
+        org_id : int
+            The organization's catalog id.
+        """
+        return f"org-{int(org_id)}"
+
+    def dataset_version_dir(self, org_id: int, dataset: str, version: int) -> str:
+        """Relative directory of one dataset version's Parquet files.
+
+        Parameters
+        ----------
+        org_id : int
+            The organization's catalog id.
+        dataset : str
+            A validated dataset name.
+        version : int
+            The version number.
+        """
+        return f"{self.org_prefix(org_id)}/datasets/{dataset}/v{int(version)}"
+
+    def dataset_dir(self, org_id: int, dataset: str) -> str:
+        """Relative directory holding every version of a dataset."""
+        return f"{self.org_prefix(org_id)}/datasets/{dataset}"
+
+    def full_path(self, relpath: str) -> str:
+        """The filesystem path of a relative storage path (no escape from the root)."""
+        norm = posixpath.normpath(relpath)
+        if norm.startswith(("/", "..")) or "/../" in f"/{norm}/":
+            raise ValueError(f"storage path escapes the root: {relpath!r}")
+        return f"{self.root}/{norm}"
+
+    def open(self, relpath: str, mode: str = "rb", **kwargs: Any) -> IO:
+        """Open a file under the root; parent directories are created for writing."""
+        path = self.full_path(relpath)
+        if "w" in mode and self.is_local:
+            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        return self.fs.open(path, mode, **kwargs)
+
+    def exists(self, relpath: str) -> bool:
+        """Whether a file or directory exists."""
+        return self.fs.exists(self.full_path(relpath))
+
+    def size(self, relpath: str) -> int:
+        """Total bytes of the files below a path."""
+        return int(self.fs.du(self.full_path(relpath), total=True))
+
+    def files(self, relpath: str) -> list[str]:
+        """The files below a directory, as relative paths, sorted."""
+        full = self.full_path(relpath)
+        if not self.fs.exists(full):
+            return []
+        prefix = self.root + "/"
+        return sorted(p[len(prefix) :] if p.startswith(prefix) else p for p in self.fs.find(full))
+
+    def remove(self, relpath: str) -> None:
+        """Remove a file or a directory tree; a missing one is not an error."""
+        full = self.full_path(relpath)
+        if self.fs.exists(full):
+            self.fs.rm(full, recursive=True)
+        self.fs.invalidate_cache()
+
+    def check(self) -> dict[str, Any]:
+        """A health check: the root can be listed."""
+        self.fs.ls(self.root) if self.fs.exists(self.root) else None
+        return {"status": "ok", "url": self.url}
+
+
+def storage_from_config(config: Any) -> Storage:
+    """Storage for a :class:`~datapilot_hub.configuration.DatapilotConfig`.
+
+    Parameters
+    ----------
+    config : DatapilotConfig
+        Where ``storage_url`` and ``s3_endpoint_url`` come from.
+    """
+    options: dict[str, Any] = {}
+    protocol = fsspec.utils.get_protocol(config.storage_url)
+    if protocol in ("s3", "s3a") and config.s3_endpoint_url:
+        options["endpoint_url"] = config.s3_endpoint_url
+    return Storage(config.storage_url, options)
