@@ -1,0 +1,1 @@
+"""The data service process (a JupyterHub-managed service)."""

@@ -1,0 +1,251 @@
+"""The data service: a JupyterHub-managed service, the only holder of catalog and storage credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Any
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
+from jupyterhub.utils import url_path_join
+from tornado import web
+from tornado.httpserver import HTTPServer
+from traitlets import Bool, Integer, Unicode, default, validate
+from traitlets.config import Application
+
+from .. import compute
+from ..catalog import Catalog
+from ..configuration import DatapilotConfig
+from ..domain.datasets import DatasetService
+from ..domain.ingest import IngestRequest, Ingestor
+from ..domain.jobs import JobRunner
+from ..domain.orgs import OrgService
+from ..hubapi import HubClient
+from ..storage import storage_from_config
+from .handlers import default_handlers
+from .handlers.base import NotFoundAPIHandler
+from .pages import default_handlers as page_handlers
+
+
+class DataService(Application):
+    """Serve ``/services/datapilot/api/v1`` for JupyterHub users, tokens and kernels."""
+
+    name = "datapilot-service"
+    description = __doc__
+    classes = [DatapilotConfig]
+    aliases = {"config": "DataService.config_file", "log-level": "Application.log_level"}
+
+    config_file = Unicode(
+        "",
+        help="""A Python configuration file to load (``c.DataService.*``, ``c.DatapilotConfig.*``).
+
+        Example::
+
+            datapilot-service --config=/etc/datapilot/service_config.py
+        """,
+    ).tag(config=True)
+
+    service_prefix = Unicode(
+        help="""URL prefix the service is served under, behind the proxy.
+
+        Defaults to ``$JUPYTERHUB_SERVICE_PREFIX`` (set by JupyterHub), else
+        ``/services/datapilot/``.
+
+        Example::
+
+            c.DataService.service_prefix = "/services/datapilot/"
+        """,
+    ).tag(config=True)
+
+    @default("service_prefix")
+    def _default_service_prefix(self) -> str:
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/datapilot/")
+
+    @validate("service_prefix")
+    def _slashes(self, proposal) -> str:
+        return "/" + proposal["value"].strip("/") + "/"
+
+    bind_url = Unicode(
+        help="""Where the service listens: ``http://127.0.0.1:<port>``.
+
+        Defaults to ``$JUPYTERHUB_SERVICE_URL`` (set by JupyterHub), else
+        ``http://127.0.0.1:8790``.
+
+        Example::
+
+            c.DataService.bind_url = "http://127.0.0.1:8790"
+        """,
+    ).tag(config=True)
+
+    @default("bind_url")
+    def _default_bind_url(self) -> str:
+        return os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8790")
+
+    max_upload_size = Integer(
+        2 * 1024**3,
+        help="""The largest file an upload may carry, in bytes (default 2 GiB).
+
+        A declared Content-Length over it is refused with 413 before the body is read.
+
+        Example::
+
+            c.DataService.max_upload_size = 512 * 1024**2
+        """,
+    ).tag(config=True)
+
+    job_workers = Integer(
+        2,
+        help="""Background jobs that run at once; more wait as ``queued``.
+
+        Example::
+
+            c.DataService.job_workers = 4
+        """,
+    ).tag(config=True)
+
+    upgrade_db = Bool(
+        True,
+        help="""Upgrade the catalog schema to the newest Alembic revision at start.
+
+        Example::
+
+            c.DataService.upgrade_db = False
+        """,
+    ).tag(config=True)
+
+    allow_self_service_orgs = Bool(
+        False,
+        help="""Let any logged-in user create an organization (and become its Admin).
+
+        When False only hub administrators can create organizations.
+
+        Example::
+
+            c.DataService.allow_self_service_orgs = True
+        """,
+    ).tag(config=True)
+
+    @property
+    def api_prefix(self) -> str:
+        """The public URL path of the API, ending in ``/``."""
+        return url_path_join(self.service_prefix, "api/v1/")
+
+    def initialize(self, argv: list[str] | None = None) -> None:
+        """Parse the command line and configuration; open catalog and storage."""
+        super().initialize(argv)
+        if self.config_file:
+            self.load_config_file(self.config_file)
+        self.dp_config = DatapilotConfig.instance(config=self.config)
+        self.dp_config.prepare_home()
+        self.catalog = Catalog(self.dp_config.db_url)
+        if self.upgrade_db:
+            self.catalog.upgrade()
+        self.storage = storage_from_config(self.dp_config)
+        self.hub = HubClient()
+        self.orgs = OrgService(self.catalog, self.hub)
+        self.datasets = DatasetService(self.catalog, self.storage)
+        self.jobs = JobRunner(self.catalog, self.storage, self.job_workers)
+        self.ingestor = Ingestor(self.catalog, self.storage)
+        self.jobs.sweep_stale()
+
+
+    def submit_ingest(self, job_id: str, request: IngestRequest) -> None:
+        """Run an ingestion job in the background; the uploaded file is removed after."""
+
+        def work(handle):
+            try:
+                return self.ingestor.run(request, handle)
+            finally:
+                try:
+                    os.unlink(request.source_path)
+                except FileNotFoundError:
+                    pass
+
+        self.jobs.submit(job_id, request.org_id, work)
+
+    async def health_checks(self) -> dict[str, Any]:
+        """Catalog, storage and compute checks, each ``{"status": "ok"|"error", ...}``."""
+
+        def check(fn):
+            try:
+                return {"status": "ok", **fn()}
+            except Exception as e:
+                return {"status": "error", "message": f"{type(e).__name__}: {e}"}
+
+        loop = asyncio.get_running_loop()
+        catalog = await loop.run_in_executor(
+            None, check, lambda: {"dialect": self.catalog.dialect, "revision": self.catalog.current_revision()}
+        )
+        storage = await loop.run_in_executor(None, check, self.storage.check)
+        return {"catalog": catalog, "storage": storage, "compute": compute.status(self.dp_config)}
+
+    def make_app(self) -> web.Application:
+        """The tornado application with every handler under the service prefix."""
+        hub_auth = HubOAuth(cache_max_age=60)
+        api = [(url_path_join(self.api_prefix, path), h) for path, h in default_handlers]
+        handlers = [
+            *api,
+            (url_path_join(self.api_prefix, r"(.*)"), NotFoundAPIHandler),
+            (url_path_join(self.service_prefix, "oauth_callback"), HubOAuthCallbackHandler),
+            *[(url_path_join(self.service_prefix, path), h) for path, h in page_handlers],
+        ]
+        return web.Application(
+            handlers,
+            hub_auth=hub_auth,
+            datapilot=self,
+            cookie_secret=os.urandom(32),
+            log_function=self._log_request,
+            websocket_ping_interval=30,
+        )
+
+    def _log_request(self, handler: web.RequestHandler) -> None:
+        status = handler.get_status()
+        level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+        self.log.log(
+            level, "%d %s %s %.1fms", status, handler.request.method,
+            handler.request.uri, 1000 * handler.request.request_time(),
+        )
+
+    def start(self) -> None:
+        """Listen and serve until SIGTERM or SIGINT."""
+        asyncio.run(self.serve())
+
+    async def serve(self, stop: asyncio.Event | None = None) -> None:
+        """Serve until ``stop`` is set (or a signal arrives)."""
+        url = urlparse(self.bind_url)
+        app = self.make_app()
+        server = HTTPServer(app, xheaders=True, max_body_size=self.max_upload_size + 65536)
+        server.listen(url.port or 80, url.hostname or "127.0.0.1")
+        from tornado.ioloop import IOLoop
+
+        self.jobs.loop = IOLoop.current()
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        # exit promptly on SIGTERM: HubAuth's cache thread would otherwise keep the
+        # process (and the hub's shutdown) waiting
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        self.log.info("Datapilot data service at %s%s", self.bind_url, self.service_prefix)
+        try:
+            await self.orgs.sync_hub_groups()
+        except Exception:
+            self.log.exception("Could not sync hub groups at start; will retry on changes")
+        await stop.wait()
+        server.stop()
+        self.jobs.shutdown()
+        await self.hub.close()
+        compute.close()
+        self.catalog.dispose()
+        self.log.info("Datapilot data service stopped")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``datapilot-service``: run the data service (JupyterHub starts it)."""
+    app = DataService.instance()
+    app.initialize(argv)
+    app.start()
+    sys.exit(0)

@@ -1,0 +1,160 @@
+"""Datasets: list, upload (streamed multipart), describe, read, versions, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+from tornado import web
+
+from ...domain.datasets import FORMATS, ReadRequest, validate_mode, validate_name
+from ...domain.ingest import IngestRequest
+from ...errors import DatapilotError, bad_request
+from .._upload import MultipartReceiver, multipart_boundary
+from .base import APIHandler
+from .orgs import ORG
+
+NAME = r"(?P<name>[^/]+)"
+_EXTENSIONS = {"csv": "csv", "arrow": "arrows", "parquet": "parquet", "json": "json"}
+
+
+@web.stream_request_body
+class DatasetsAPIHandler(APIHandler):
+    """GET /orgs/{org}/datasets (``data:read``); POST uploads a file (``data:import``).
+
+    The upload is parsed while it streams in: the file goes to a temporary file under
+    the state directory and never sits in memory. Permission, Content-Type and a
+    declared Content-Length over the limit are refused before the body is read.
+    """
+
+    receiver: MultipartReceiver | None = None
+
+    def prepare(self) -> None:
+        if self.request.method != "POST":
+            return
+        self.ctx = self.org(self.path_kwargs["org"])
+        self.ctx.require("data:import")
+        boundary = multipart_boundary(self.request.headers.get("Content-Type", ""))
+        limit = self.app.max_upload_size
+        declared = self.request.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit + 65536:
+            raise DatapilotError(
+                413, "too_large",
+                f"The upload ({declared} bytes) is larger than the limit of {limit} bytes.",
+                limit=limit,
+            )
+        self.request.connection.set_max_body_size(limit + 65536)
+        self.receiver = MultipartReceiver(boundary, str(self.app.dp_config.path("tmp")), limit)
+
+    def data_received(self, chunk: bytes) -> None:
+        if self.receiver is not None:
+            self.receiver.feed(chunk)
+
+    def on_finish(self) -> None:
+        if self.receiver is not None:
+            self.receiver.cleanup()
+
+    def on_connection_close(self) -> None:
+        self.on_finish()
+
+    def get(self, org: str) -> None:
+        self.write_json({"datasets": self.app.datasets.list(self.org(org))})
+
+    async def post(self, org: str) -> None:
+        self.receiver.finish()
+        fields = self.receiver.fields
+        name = validate_name(fields.get("name"))
+        mode = validate_mode(fields.get("mode", "create"))
+        try:
+            options = json.loads(fields.get("options") or "{}")
+        except ValueError:
+            raise bad_request("options", "options must be a JSON object.") from None
+        if not isinstance(options, dict):
+            raise bad_request("options", "options must be a JSON object.")
+        upload = self.receiver.files.get("file")
+        if upload is None:
+            raise bad_request("file", "The upload has no 'file' part.", code="missing_file")
+        self.app.datasets.check_write(self.ctx, name, mode)
+        upload = self.receiver.take_file("file")
+        try:
+            job = self.app.jobs.create(
+                self.ctx, "ingest", name,
+                {"mode": mode, "source": upload["filename"], "bytes": upload["size"], "options": options},
+            )
+        except BaseException:
+            os.unlink(upload["path"])
+            raise
+        request = IngestRequest(
+            org_id=self.ctx.org_id, dataset=name, mode=mode, source_path=upload["path"],
+            source_name=upload["filename"] or f"{name}.upload", user=self.ctx.caller.name,
+            options=options,
+        )
+        self.app.submit_ingest(job["id"], request)
+        self.set_header("Location", f"{self.app.api_prefix}orgs/{org}/jobs/{job['id']}")
+        self.write_json({"job": job, "dataset": name}, 202)
+
+
+class DatasetAPIHandler(APIHandler):
+    """GET /orgs/{org}/datasets/{name} (``data:read``); DELETE (``data:delete``)."""
+
+    def get(self, org: str, name: str) -> None:
+        self.write_json(self.app.datasets.describe(self.org(org), name))
+
+    def delete(self, org: str, name: str) -> None:
+        self.app.datasets.delete(self.org(org), name)
+        self.set_status(204)
+        self.finish()
+
+
+class DatasetVersionsAPIHandler(APIHandler):
+    """GET /orgs/{org}/datasets/{name}/versions (``data:read``)."""
+
+    def get(self, org: str, name: str) -> None:
+        self.write_json({"versions": self.app.datasets.versions(self.org(org), name)})
+
+
+def _int_arg(handler: APIHandler, name: str) -> int | None:
+    value = handler.get_query_argument(name, None)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise bad_request(name, f"{name} must be a whole number, not {value!r}.") from None
+
+
+class DatasetDataAPIHandler(APIHandler):
+    """GET /orgs/{org}/datasets/{name}/data: rows as json, csv, arrow or parquet."""
+
+    async def get(self, org: str, name: str) -> None:
+        ctx = self.org(org)
+        columns = self.get_query_argument("columns", None)
+        req = ReadRequest(
+            version=_int_arg(self, "version"),
+            columns=[c for c in columns.split(",") if c] if columns else None,
+            limit=_int_arg(self, "limit"),
+            offset=_int_arg(self, "offset") or 0,
+            format=self.get_query_argument("format", "json"),
+        )
+        target = self.app.datasets.resolve_read(ctx, name, req)
+        self.set_header("Content-Type", FORMATS[req.format])
+        if req.format != "json":
+            filename = f"{name}-v{target['version']}.{_EXTENSIONS[req.format]}"
+            self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        chunks = self.app.datasets.iter_data(target, req)
+        loop = asyncio.get_running_loop()
+        # encoding is blocking work: one chunk at a time in a thread, flushed as it
+        # comes, so a large download neither blocks the loop nor sits in memory
+        while (chunk := await loop.run_in_executor(None, next, chunks, None)) is not None:
+            self.write(chunk)
+            await self.flush()
+        self.finish()
+
+
+default_handlers = [
+    (rf"/orgs/{ORG}/datasets", DatasetsAPIHandler),
+    (rf"/orgs/{ORG}/datasets/{NAME}", DatasetAPIHandler),
+    (rf"/orgs/{ORG}/datasets/{NAME}/versions", DatasetVersionsAPIHandler),
+    (rf"/orgs/{ORG}/datasets/{NAME}/data", DatasetDataAPIHandler),
+]

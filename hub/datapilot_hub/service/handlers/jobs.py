@@ -1,0 +1,82 @@
+"""Jobs: state, progress events over a WebSocket, cancellation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyterhub.services.auth import HubOAuthenticated
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from ...catalog import Job
+from ...domain._identity import Caller, org_context
+from ...errors import DatapilotError
+from .base import APIHandler
+from .orgs import ORG
+
+JOB = r"(?P<job_id>[0-9a-f]{32}|[^/]+)"
+
+
+class JobAPIHandler(APIHandler):
+    """GET /orgs/{org}/jobs/{id} (members)."""
+
+    def get(self, org: str, job_id: str) -> None:
+        self.write_json(self.app.jobs.get(self.org(org), job_id))
+
+
+class JobCancelAPIHandler(APIHandler):
+    """POST /orgs/{org}/jobs/{id}/cancel (the job's owner, or ``data:delete``)."""
+
+    def post(self, org: str, job_id: str) -> None:
+        self.write_json(self.app.jobs.cancel(self.org(org), job_id))
+
+
+class JobEventsHandler(HubOAuthenticated, WebSocketHandler):
+    """WS /orgs/{org}/jobs/{id}/events: the job's model at every change, until it ends.
+
+    Authentication and membership are checked before the upgrade, so a refused caller
+    gets an HTTP error (401, 404) rather than a socket that closes.
+    """
+
+    async def get(self, org: str, job_id: str) -> None:
+        app = self.settings["datapilot"]
+        model = self.current_user
+        if not model:
+            raise web.HTTPError(401, "Log in or pass a JupyterHub API token.")
+        try:
+            self.ctx = org_context(app.catalog, Caller.from_hub_model(model), org)
+            self.job = app.jobs.get(self.ctx, job_id)
+        except DatapilotError as e:
+            self.set_status(e.status)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(e.to_json()))
+            return
+        self.runner = app.jobs
+        await super().get(org, job_id)
+
+    def open(self, org: str, job_id: str) -> None:
+        self.runner.subscribe(job_id, self._send)
+        # the state may have changed between the lookup and the subscription
+        self._send(self.runner.get(self.ctx, job_id))
+
+    def _send(self, model: dict[str, Any]) -> None:
+        try:
+            self.write_message(json.dumps(model))
+        except WebSocketClosedError:
+            return
+        if model["state"] in Job.FINAL_STATES:
+            self.close()
+
+    def on_close(self) -> None:
+        self.runner.unsubscribe(self.job["id"], self._send)
+
+    def on_message(self, message: str | bytes) -> None:
+        """Clients only listen; messages are ignored."""
+
+
+default_handlers = [
+    (rf"/orgs/{ORG}/jobs/{JOB}", JobAPIHandler),
+    (rf"/orgs/{ORG}/jobs/{JOB}/cancel", JobCancelAPIHandler),
+    (rf"/orgs/{ORG}/jobs/{JOB}/events", JobEventsHandler),
+]

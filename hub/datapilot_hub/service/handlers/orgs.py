@@ -1,0 +1,60 @@
+"""Organizations and their members."""
+
+from __future__ import annotations
+
+from ...errors import DatapilotError
+from .base import APIHandler
+
+ORG = r"(?P<org>[^/]+)"
+
+
+class OrgsAPIHandler(APIHandler):
+    """POST /orgs: create an organization (hub admins, or anyone with self-service)."""
+
+    async def post(self) -> None:
+        caller = self.caller()
+        if not (caller.hub_admin or self.app.allow_self_service_orgs):
+            raise DatapilotError(
+                403, "forbidden", "Only hub administrators can create organizations here."
+            )
+        body = self.json_body()
+        model = await self.app.orgs.create(caller, body.get("slug"), body.get("name"))
+        self.set_header("Location", f"{self.app.api_prefix}orgs/{model['slug']}")
+        self.write_json(model, 201)
+
+
+class OrgAPIHandler(APIHandler):
+    """GET /orgs/{org}: the organization, plan and usage (members)."""
+
+    def get(self, org: str) -> None:
+        self.write_json(self.app.orgs.info(self.org(org)))
+
+
+class MembersAPIHandler(APIHandler):
+    """GET /orgs/{org}/members: members and roles (members)."""
+
+    def get(self, org: str) -> None:
+        self.write_json({"members": self.app.orgs.members(self.org(org))})
+
+
+class MemberAPIHandler(APIHandler):
+    """PUT and DELETE /orgs/{org}/members/{user} (``members:manage``)."""
+
+    async def put(self, org: str, user: str) -> None:
+        ctx = self.org(org)
+        body = self.json_body()
+        model, created = await self.app.orgs.set_member(ctx, user, body.get("role"))
+        self.write_json(model, 201 if created else 200)
+
+    async def delete(self, org: str, user: str) -> None:
+        await self.app.orgs.remove_member(self.org(org), user)
+        self.set_status(204)
+        self.finish()
+
+
+default_handlers = [
+    (r"/orgs", OrgsAPIHandler),
+    (rf"/orgs/{ORG}", OrgAPIHandler),
+    (rf"/orgs/{ORG}/members", MembersAPIHandler),
+    (rf"/orgs/{ORG}/members/(?P<user>[^/]+)", MemberAPIHandler),
+]
