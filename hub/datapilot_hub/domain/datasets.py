@@ -284,7 +284,9 @@ def _json_chunks(target, req, batches) -> Iterator[bytes]:
     yield json.dumps(head)[:-1].encode() + b', "rows": ['
     first = True
     for batch in batches:
-        df = batch.to_pandas()
+        # dates as "2024-01-02", not as midnight timestamps
+        arrays = [c.cast(pa.string()) if pa.types.is_date(c.type) else c for c in batch.columns]
+        df = pa.RecordBatch.from_arrays(arrays, names=batch.schema.names).to_pandas()
         text = df.to_json(orient="records", date_format="iso", date_unit="s")[1:-1]
         if text:
             yield (b"" if first else b",") + text.encode()

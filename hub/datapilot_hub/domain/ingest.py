@@ -290,11 +290,14 @@ class Ingestor:
             if names != parent_names:
                 missing = [n for n in parent_names if n not in names]
                 extra = [n for n in names if n not in parent_names]
-                column = (missing or extra or [None])[0]
+                column = (missing or extra or [names[0]])[0]
+                problems = [f"column {c!r} is missing" for c in missing]
+                problems += [f"column {c!r} is new" for c in extra]
                 raise DatapilotError(
                     409, "schema_mismatch",
-                    f"Appended columns differ from the dataset's: column {column!r} is "
-                    + ("missing." if missing else "new." if extra else "out of order."),
+                    "Appended columns differ from the dataset's: "
+                    + ("; ".join(problems) or "the columns are in another order")
+                    + ". Use mode replace to change the columns.",
                     column=column, missing=missing, new=extra,
                 )
             labels = [c["label"] for c in parent["columns"]]

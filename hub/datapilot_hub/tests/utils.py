@@ -1,0 +1,234 @@
+"""Helpers for the hub-side tests: a real JupyterHub in a subprocess, API calls, kernels."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
+
+REPO = Path(__file__).resolve().parents[3]
+API = "/services/datapilot/api/v1"
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    from datapilot_hub._install import free_port as _free_port
+
+    return _free_port()
+
+
+def check_api_response(resp: httpx.Response) -> None:
+    """Every API answer is JSON (but for data downloads) and carries our CSP header."""
+    ctype = resp.headers.get("content-type", "")
+    if resp.status_code != 204 and "/data" not in str(resp.url.path):
+        assert ctype.startswith("application/json"), (resp.status_code, ctype, resp.text[:200])
+    assert "frame-ancestors" in resp.headers.get("content-security-policy", ""), resp.headers
+    if resp.status_code >= 400:
+        body = resp.json()
+        assert {"error", "message"} <= set(body), body
+        assert isinstance(body["message"], str) and body["message"]
+
+
+class HubProcess:
+    """JupyterHub with the proxy and the data service, started from jupyterhub_config.py.
+
+    Binds to 127.0.0.1 on a free port, keeps its state in ``home`` and stops on
+    :meth:`stop` (SIGTERM to the process group, SIGKILL if it lingers).
+
+    Parameters
+    ----------
+    home : Path
+        DATAPILOT_HOME of this instance.
+    db_url : str, optional
+        DATAPILOT_DB_URL (catalog); SQLite under ``home`` when None.
+    """
+
+    def __init__(self, home: Path, db_url: str | None = None, env: dict[str, str] | None = None):
+        self.home = Path(home)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.admin_token = secrets.token_hex(16)
+        self.env = {
+            **os.environ,
+            "DATAPILOT_HOME": str(self.home),
+            "DATAPILOT_PORT": str(self.port),
+            "DATAPILOT_ADMIN_TOKEN": self.admin_token,
+            **(env or {}),
+        }
+        if db_url:
+            self.env["DATAPILOT_DB_URL"] = db_url
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.home / "hub-test.log"
+
+    def start(self, timeout: float = 60) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = log
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(REPO / "jupyterhub_config.py")],
+            cwd=self.home,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jupyterhub exited {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                r = httpx.get(f"{self.url}{API}/health", timeout=2)
+                if r.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise TimeoutError(f"jupyterhub did not come up in {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout: float = 40) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        # whatever the hub left behind (proxy, service, user servers) goes too
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self._log.close()
+        self.proc = None
+
+    # ---- calls -------------------------------------------------------------------------
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"token {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def api(self, method: str, path: str, token: str | None = None, check: bool = True, **kw: Any) -> httpx.Response:
+        """A call to the data service API through the proxy, checked like every API answer."""
+        with self.client(token) as c:
+            resp = c.request(method, f"{API}{path}", **kw)
+        if check:
+            check_api_response(resp)
+        return resp
+
+    def hub_api(self, method: str, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        with self.client(token or self.admin_token) as c:
+            return c.request(method, f"/hub/api{path}", **kw)
+
+    def user_token(self, name: str) -> str:
+        """An API token of ``name`` (the user must exist in the hub)."""
+        r = self.hub_api("POST", f"/users/{name}/tokens", json={"note": "tests", "expires_in": 3600})
+        assert r.status_code == 201, r.text
+        return r.json()["token"]
+
+    def add_member(self, org: str, user: str, role: str) -> None:
+        r = self.api("PUT", f"/orgs/{org}/members/{user}", self.admin_token, json={"role": role})
+        assert r.status_code in (200, 201), r.text
+
+    def create_org(self, slug: str, name: str | None = None) -> None:
+        r = self.api("POST", "/orgs", self.admin_token, json={"slug": slug, "name": name or slug})
+        assert r.status_code == 201, r.text
+
+    def wait_job(self, org: str, job_id: str, token: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.api("GET", f"/orgs/{org}/jobs/{job_id}", token).json()
+            if job["state"] in ("succeeded", "failed", "cancelled"):
+                return job
+            time.sleep(0.1)
+        raise TimeoutError(f"job {job_id} still {job['state']}")
+
+    def upload(self, org: str, token: str, name: str, content: bytes, filename: str = "data.csv",
+               mode: str = "create", content_type: str = "text/csv") -> httpx.Response:
+        return self.api(
+            "POST", f"/orgs/{org}/datasets", token,
+            data={"name": name, "mode": mode}, files={"file": (filename, content, content_type)},
+        )
+
+    def start_server(self, user: str, server: str, token: str, timeout: float = 90) -> httpx.Response:
+        """Start a named server and wait until it is ready; returns the first answer."""
+        r = self.hub_api("POST", f"/users/{user}/servers/{server}", token)
+        if r.status_code not in (201, 202):
+            return r
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            model = self.hub_api("GET", f"/users/{user}").json()
+            s = model["servers"].get(server)
+            if s and s.get("ready"):
+                return r
+            if not s or not s.get("pending") and not s.get("ready"):
+                raise RuntimeError(f"server {user}/{server} failed:\n{self.log_tail()}")
+            time.sleep(0.5)
+        raise TimeoutError(f"server {user}/{server} not ready:\n{self.log_tail()}")
+
+
+async def run_in_kernel(base_url: str, token: str, code: str, timeout: float = 120) -> dict[str, Any]:
+    """Execute ``code`` in a new kernel of a running Jupyter server, over its WebSocket.
+
+    Returns ``{"stdout", "result", "error"}``; the kernel is shut down afterwards.
+    """
+    headers = {"Authorization": f"token {token}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as c:
+        r = await c.post("api/kernels", json={"name": "python3"})
+        r.raise_for_status()
+        kernel_id = r.json()["id"]
+        ws_url = base_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
+        ws = await websocket_connect(HTTPRequest(ws_url, headers=headers))
+        msg_id = uuid.uuid4().hex
+        ws.write_message(json.dumps({
+            "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": False,
+                        "user_expressions": {}, "allow_stdin": False},
+        }))
+        out: dict[str, Any] = {"stdout": "", "stderr": "", "result": None, "error": None}
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    raw = await ws.read_message()
+                    if raw is None:
+                        raise RuntimeError("kernel websocket closed")
+                    if isinstance(raw, bytes):
+                        continue
+                    msg = json.loads(raw)
+                    if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                        continue
+                    kind, content = msg["msg_type"], msg["content"]
+                    if kind == "stream":
+                        out[content["name"]] += content["text"]
+                    elif kind == "execute_result":
+                        out["result"] = content["data"].get("text/plain")
+                    elif kind == "error":
+                        out["error"] = f"{content['ename']}: {content['evalue']}"
+                    elif kind == "status" and content["execution_state"] == "idle":
+                        break
+        finally:
+            ws.close()
+            await c.delete(f"api/kernels/{kernel_id}")
+        return out
