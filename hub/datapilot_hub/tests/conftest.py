@@ -166,16 +166,28 @@ def s3_storage(moto_server, monkeypatch):
     return Storage(f"s3://{bucket}/datapilot", {"endpoint_url": moto_server})
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def hub(request, tmp_path_factory):
-    """A running JupyterHub + proxy + data service on a free loopback port."""
+def _run_hub(request, tmp_path_factory, backend: str):
     db_url = None
-    if request.param == "postgresql":
+    if backend == "postgresql":
         db_url = request.getfixturevalue("pg_databases").create()
-    home = tmp_path_factory.mktemp(f"hub-{request.param}")
+    home = tmp_path_factory.mktemp(f"hub-{backend}")
     proc = HubProcess(home, db_url=db_url)
     proc.start()
-    yield proc
-    proc.stop()
-    if os.environ.get("DATAPILOT_TEST_KEEP_HOME") != "1":
-        shutil.rmtree(home, ignore_errors=True)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        if os.environ.get("DATAPILOT_TEST_KEEP_HOME") != "1":
+            shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def hub(request, tmp_path_factory):
+    """A running JupyterHub + proxy + data service on a free loopback port, per catalog backend."""
+    yield from _run_hub(request, tmp_path_factory, request.param)
+
+
+@pytest.fixture(scope="module")
+def sqlite_hub(request, tmp_path_factory):
+    """A running JupyterHub on the embedded defaults (SQLite catalog, local storage)."""
+    yield from _run_hub(request, tmp_path_factory, "sqlite")

@@ -1,0 +1,109 @@
+"""The whole scenario end to end: real hub, proxy, spawned user servers and kernels."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pandas as pd
+import pytest
+
+from .utils import run_in_kernel
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def scenario(sqlite_hub):
+    hub = sqlite_hub
+    hub.create_org("acme", "Acme Corp")
+    hub.create_org("globex", "Globex")
+    hub.add_member("acme", "alice", "analyst")
+    hub.add_member("acme", "vera", "viewer")
+    hub.add_member("globex", "gary", "analyst")
+    tokens = {u: hub.user_token(u) for u in ("alice", "vera", "gary")}
+    r = hub.start_server("alice", "acme", tokens["alice"])
+    assert r.status_code in (201, 202), r.text
+    return {"hub": hub, "tokens": tokens, "server": f"{hub.url}/user/alice/acme/"}
+
+
+KERNEL_CODE = """
+import pandas as pd
+import datapilot_kernel as dp
+df = pd.DataFrame({"region": ["north", "south", "east"], "amount": [10.5, 20.25, None],
+                   "units": [1, 2, 3], "day": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"])})
+info = dp.save(df, "sales")
+back = dp.load("sales")
+print("rows", info["rows"], "version", info["version"])
+print("equal", back["region"].tolist() == df["region"].tolist(), back["amount"].tolist()[:2], back["units"].tolist())
+listing = dp.datasets()
+print("names", sorted(listing["name"]))
+import os
+print("secrets", [k for k in os.environ if k in ("DATAPILOT_DB_URL", "DATAPILOT_STORAGE_URL", "DATAPILOT_ADMIN_TOKEN", "AWS_SECRET_ACCESS_KEY")])
+try:
+    dp.save(df, "sales")
+except dp.DatapilotError as e:
+    print("error", e)
+"""
+
+
+def test_analyst_saves_and_loads_from_a_kernel(scenario):
+    hub = scenario["hub"]
+    out = asyncio.run(run_in_kernel(scenario["server"], scenario["tokens"]["alice"], KERNEL_CODE))
+    assert out["error"] is None, (out, hub.log_tail())
+    lines = dict(line.split(" ", 1) for line in out["stdout"].strip().splitlines())
+    assert lines["rows"] == "3 version 1"
+    assert lines["equal"] == "True [10.5, 20.25] [1, 2, 3]"
+    assert lines["names"] == "['sales']"
+    assert lines["secrets"] == "[]"
+    assert "already exists" in lines["error"]
+    # the API sees what the kernel saved, with its types
+    info = hub.api("GET", "/orgs/acme/datasets/sales", scenario["tokens"]["alice"]).json()
+    assert {c["name"]: c["type"] for c in info["columns"]} == {
+        "region": "string", "amount": "number", "units": "integer", "day": "datetime"
+    }
+
+
+def test_other_org_member_cannot_see_the_kernels_dataset(scenario):
+    hub = scenario["hub"]
+    r = hub.api("GET", "/orgs/acme/datasets/sales", scenario["tokens"]["gary"])
+    assert r.status_code == 404
+
+
+def test_viewer_cannot_start_a_server(scenario):
+    hub = scenario["hub"]
+    r = hub.hub_api("POST", "/users/vera/servers/acme", scenario["tokens"]["vera"])
+    assert r.status_code == 403, r.text
+    assert "viewer" in r.json()["message"]
+    model = hub.hub_api("GET", "/users/vera").json()
+    assert "acme" not in model["servers"]
+
+
+def test_nobody_starts_a_server_for_an_org_they_are_not_in(scenario):
+    hub = scenario["hub"]
+    r = hub.hub_api("POST", "/users/gary/servers/acme", scenario["tokens"]["gary"])
+    assert r.status_code == 404, r.text
+    r = hub.hub_api("POST", "/users/gary/servers/", scenario["tokens"]["gary"])
+    assert r.status_code == 400, r.text
+
+
+def test_server_extension_forwards_and_ingests_workspace_files(scenario):
+    hub = scenario["hub"]
+    token = scenario["tokens"]["alice"]
+    import httpx
+
+    with httpx.Client(base_url=scenario["server"], headers={"Authorization": f"token {token}"}, timeout=60) as c:
+        listing = c.get("datapilot/api/v1/orgs/acme/datasets")
+        assert listing.status_code == 200, listing.text
+        csv = "id,city\n1,Paris\n2,Lyon\n"
+        r = c.put("api/contents/cities.csv", json={"type": "file", "format": "text", "content": csv})
+        assert r.status_code in (200, 201), r.text
+        r = c.post("datapilot/api/v1/ingest", json={"path": "cities.csv", "name": "cities"})
+        assert r.status_code == 202, r.text
+        job = hub.wait_job("acme", r.json()["job"]["id"], token)
+        assert job["state"] == "succeeded", job
+        data = c.get("datapilot/api/v1/orgs/acme/datasets/cities/data?format=csv")
+        assert data.status_code == 200
+        assert pd.read_csv(io.BytesIO(data.content))["city"].tolist() == ["Paris", "Lyon"]
+        r = c.post("datapilot/api/v1/ingest", json={"path": "../../etc/passwd", "name": "x"})
+        assert r.status_code == 400
