@@ -5,18 +5,20 @@ BIN := $(VENV)/bin
 PROXY := deploy/proxy/node_modules/.bin/configurable-http-proxy
 export DATAPILOT_HOME ?= $(CURDIR)/.datapilot
 
-.PHONY: run test install proxy migrate postgres test-hub test-ext test-kernel lint clean
+.PHONY: run test install proxy migrate postgres lint clean
 
 run: install proxy migrate
 	$(BIN)/jupyterhub -f jupyterhub_config.py
 
+# the catalog tests run on SQLite and on PostgreSQL; here PostgreSQL is required
+test: export DATAPILOT_TEST_REQUIRE_POSTGRES = 1
 test: install proxy postgres
 	$(BIN)/python -m pytest hub/datapilot_hub/tests datapilot_kernel/tests -p no:jupyter_server $(PYTEST_ARGS)
 	$(BIN)/python -m pytest extensions/datapilot/tests $(PYTEST_ARGS)
 
-# The venv is rebuilt whenever pyproject.toml changes.
 install: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
+# shared-data (the server extension's enabling file) is copied at install time
+$(VENV)/.installed: pyproject.toml extensions/jupyter-config/server-config/datapilot.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"

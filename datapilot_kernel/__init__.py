@@ -1,0 +1,52 @@
+"""Datapilot from a notebook: ``import datapilot_kernel as dp``.
+
+Inside a JupyterHub user server no setup is needed::
+
+    import datapilot_kernel as dp
+
+    dp.datasets()                                   # what the organization has
+    df = dp.load("sales", columns=["region", "amount"])
+    dp.save(df[df.amount > 0], "positive_sales")    # waits for ingestion
+    dp.upload("~/data/Orders 2024.csv")             # dataset "orders_2024"
+
+The module-level functions use a default :class:`DatapilotClient` configured from
+``$DATAPILOT_URL``, ``$JUPYTERHUB_API_TOKEN`` and ``$DATAPILOT_ORG``; create a client
+yourself to talk to another organization. Errors raise :class:`DatapilotError`, whose
+message is the service's.
+"""
+
+from ._client import (
+    DatapilotClient,
+    DatapilotError,
+    adatasets,
+    aload,
+    asave,
+    aupload,
+    datasets,
+    get_client,
+    load,
+    name_from_path,
+    reset_client,
+    save,
+    upload,
+    validate_mode,
+    validate_name,
+)
+
+__all__ = [
+    "DatapilotClient",
+    "DatapilotError",
+    "adatasets",
+    "aload",
+    "asave",
+    "aupload",
+    "datasets",
+    "get_client",
+    "load",
+    "name_from_path",
+    "reset_client",
+    "save",
+    "upload",
+    "validate_mode",
+    "validate_name",
+]

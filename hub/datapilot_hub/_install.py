@@ -150,4 +150,27 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
     ]
     c.Spawner.start_timeout = 120
     c.Spawner.http_timeout = 120
+    _print_banner(dp)
     return dp
+
+
+def _print_banner(dp: DatapilotConfig) -> None:
+    admin = os.environ.get("DATAPILOT_ADMIN_USER", "admin")
+    admin_pw = (
+        "$DATAPILOT_ADMIN_PASSWORD"
+        if os.environ.get("DATAPILOT_ADMIN_PASSWORD")
+        else dp.path("runtime", "admin_password")
+    )
+    user_pw = (
+        "$DATAPILOT_USER_PASSWORD"
+        if os.environ.get("DATAPILOT_USER_PASSWORD")
+        else dp.path("runtime", "user_password")
+    )
+    print(
+        f"\nDatapilot starting at http://{dp.ip}:{dp.port}/\n"
+        f"  log in as {admin!r} with the password in {admin_pw}\n"
+        f"  members (added through the API) log in with the password in {user_pw}\n"
+        f"  state: {dp.home}\n",
+        file=sys.stderr,
+        flush=True,
+    )
