@@ -138,6 +138,9 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
     ]
 
     c.JupyterHub.allow_named_servers = True
+    # servers are per organization, so there is no default server to send people to:
+    # after login they land on the hub home page, which lists their named servers
+    c.JupyterHub.redirect_to_server = False
     c.JupyterHub.spawner_class = DatapilotSpawner
     c.DatapilotSpawner.datapilot_url = datapilot_url
     c.DatapilotSpawner.home_root = str(home / "homes")

@@ -107,3 +107,63 @@ def test_server_extension_forwards_and_ingests_workspace_files(scenario):
         assert pd.read_csv(io.BytesIO(data.content))["city"].tolist() == ["Paris", "Lyon"]
         r = c.post("datapilot/api/v1/ingest", json={"path": "../../etc/passwd", "name": "x"})
         assert r.status_code == 400
+
+
+def _browser_login(hub, user: str):
+    """Log in through the hub's login form, as a browser does; returns the client."""
+    import re
+
+    import httpx
+
+    password = (hub.home / "runtime" / "user_password").read_text().strip()
+    browser = httpx.Client(base_url=hub.url, follow_redirects=True, timeout=60)
+    page = browser.get("/hub/login")
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    r = browser.post("/hub/login", data={"username": user, "password": password, "_xsrf": xsrf})
+    assert r.status_code == 200 and "/hub/login" not in str(r.url), r.text[:300]
+    return browser
+
+
+def test_browser_login_cookie_reaches_the_data_service(scenario):
+    """The login cookie works too: the service's OAuth dance, then cookie-authenticated calls."""
+    hub = scenario["hub"]
+    browser = _browser_login(hub, "vera")
+    try:
+        assert browser.get("/services/datapilot/api/v1/me").status_code == 401
+        home = browser.get("/services/datapilot/")
+        assert home.status_code == 200 and "Acme Corp" in home.text
+        me = browser.get("/services/datapilot/api/v1/me")
+        assert me.status_code == 200 and me.json()["name"] == "vera"
+        assert browser.get("/services/datapilot/api/v1/orgs/acme/datasets").status_code == 200
+        assert browser.get("/services/datapilot/api/v1/orgs/globex/datasets").status_code == 404
+    finally:
+        browser.close()
+
+
+def test_wrong_password_is_refused(scenario):
+    import httpx
+
+    hub = scenario["hub"]
+    with httpx.Client(base_url=hub.url, follow_redirects=True, timeout=60) as browser:
+        import re
+
+        page = browser.get("/hub/login")
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+        r = browser.post("/hub/login", data={"username": "vera", "password": "wrong", "_xsrf": xsrf})
+        assert "/hub/login" in str(r.url) or r.status_code == 403
+        assert browser.get("/services/datapilot/api/v1/me").status_code == 401
+
+
+def test_two_instances_run_side_by_side(scenario, tmp_path):
+    from .utils import HubProcess
+
+    other = HubProcess(tmp_path / "second")
+    other.start()
+    try:
+        assert other.port != scenario["hub"].port
+        assert other.api("GET", "/health").json()["status"] == "ok"
+        assert scenario["hub"].api("GET", "/health").json()["status"] == "ok"
+        # separate state: the second instance knows none of the first one's organizations
+        assert other.api("GET", "/orgs/acme", other.admin_token).status_code == 404
+    finally:
+        other.stop()
