@@ -12,7 +12,7 @@ run: install proxy migrate
 
 # the catalog tests run on SQLite and on PostgreSQL; here PostgreSQL is required
 test: export DATAPILOT_TEST_REQUIRE_POSTGRES = 1
-test: install proxy postgres
+test: install proxy postgres lint
 	$(BIN)/python -m pytest hub/datapilot_hub/tests datapilot_kernel/tests -p no:jupyter_server $(PYTEST_ARGS)
 	$(BIN)/python -m pytest extensions/datapilot/tests $(PYTEST_ARGS)
 
@@ -41,6 +41,7 @@ postgres:
 
 lint: install
 	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
 
 clean:
 	rm -rf $(VENV) deploy/proxy/node_modules

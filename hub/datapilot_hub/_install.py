@@ -70,12 +70,12 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
     # login: JupyterHub's shared-password authenticator until accounts arrive; the
     # admin password is long and random, kept in the state directory
     c.JupyterHub.authenticator_class = "shared-password"
-    c.SharedPasswordAuthenticator.admin_password = (
-        os.environ.get("DATAPILOT_ADMIN_PASSWORD") or dp.secret("admin_password", 24)
-    )
-    c.SharedPasswordAuthenticator.user_password = (
-        os.environ.get("DATAPILOT_USER_PASSWORD") or dp.secret("user_password", 12)
-    )
+    c.SharedPasswordAuthenticator.admin_password = os.environ.get(
+        "DATAPILOT_ADMIN_PASSWORD"
+    ) or dp.secret("admin_password", 24)
+    c.SharedPasswordAuthenticator.user_password = os.environ.get(
+        "DATAPILOT_USER_PASSWORD"
+    ) or dp.secret("user_password", 12)
     c.Authenticator.admin_users = {os.environ.get("DATAPILOT_ADMIN_USER", "admin")}
     # members are added through the data service, which creates their hub user
     c.Authenticator.allow_existing_users = True
@@ -126,8 +126,14 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
                     "name": "datapilot-automation",
                     "description": "DATAPILOT_ADMIN_TOKEN: hub-admin rights for automation",
                     "scopes": [
-                        "admin:users", "admin:groups", "admin:servers", "tokens",
-                        "access:services", "access:servers", "read:hub", "read:roles",
+                        "admin:users",
+                        "admin:groups",
+                        "admin:servers",
+                        "tokens",
+                        "access:services",
+                        "access:servers",
+                        "read:hub",
+                        "read:roles",
                     ],
                     "services": [AUTOMATION_SERVICE],
                 }

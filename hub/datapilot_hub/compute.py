@@ -27,8 +27,11 @@ def get_client(config: Any) -> Any:
                 _client = Client(config.dask_scheduler, set_as_default=False)
             else:
                 _cluster = LocalCluster(
-                    n_workers=1, threads_per_worker=2, processes=True,
-                    host="127.0.0.1", dashboard_address=None,
+                    n_workers=1,
+                    threads_per_worker=2,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
                 )
                 _client = Client(_cluster, set_as_default=False)
         return _client
@@ -39,7 +42,12 @@ def status(config: Any) -> dict[str, Any]:
     if _client is not None:
         return {"status": "ok", "scheduler": _client.scheduler.address, "started": True}
     kind = "external" if config.dask_scheduler else "LocalCluster"
-    return {"status": "ok", "kind": kind, "scheduler": config.dask_scheduler or None, "started": False}
+    return {
+        "status": "ok",
+        "kind": kind,
+        "scheduler": config.dask_scheduler or None,
+        "started": False,
+    }
 
 
 def close() -> None:

@@ -37,7 +37,9 @@ class DatapilotError(HTTPError):
 
 def not_found(kind: str, name: str) -> DatapilotError:
     """A 404 that says the same for missing objects and other organizations' objects."""
-    return DatapilotError(404, "not_found", f"No {kind} named {name!r} is visible to you.", **{kind: name})
+    return DatapilotError(
+        404, "not_found", f"No {kind} named {name!r} is visible to you.", **{kind: name}
+    )
 
 
 def bad_request(field: str, message: str, code: str = "invalid_input") -> DatapilotError:

@@ -37,9 +37,7 @@ class HubClient:
     def __init__(self, api_url: str | None = None, token: str | None = None) -> None:
         self.api_url = (api_url or os.environ.get("JUPYTERHUB_API_URL", "")).rstrip("/")
         token = token or os.environ.get("JUPYTERHUB_API_TOKEN", "")
-        self.client = httpx.AsyncClient(
-            headers={"Authorization": f"token {token}"}, timeout=30
-        )
+        self.client = httpx.AsyncClient(headers={"Authorization": f"token {token}"}, timeout=30)
         self._admin_cache: dict[str, tuple[float, bool]] = {}
 
     @property
@@ -47,12 +45,16 @@ class HubClient:
         """Whether there is a hub to talk to (not when the service runs standalone)."""
         return bool(self.api_url)
 
-    async def request(self, method: str, path: str, ok: tuple[int, ...] = (200, 201, 204), **kw: Any) -> Any:
+    async def request(
+        self, method: str, path: str, ok: tuple[int, ...] = (200, 201, 204), **kw: Any
+    ) -> Any:
         """One API call; returns the JSON body (or None)."""
         resp = await self.client.request(method, f"{self.api_url}{path}", **kw)
         if resp.status_code not in ok:
             raise HubAPIError(f"{method} {path}: {resp.status_code} {resp.text[:200]}")
-        return resp.json() if resp.content and "json" in resp.headers.get("content-type", "") else None
+        return (
+            resp.json() if resp.content and "json" in resp.headers.get("content-type", "") else None
+        )
 
     async def ensure_user(self, name: str) -> None:
         """Create the hub user if it does not exist yet."""
@@ -70,12 +72,17 @@ class HubClient:
         """Add a user (created if needed) to the organization's group."""
         await self.ensure_user(user)
         await self.ensure_group(slug)
-        await self.request("POST", f"/groups/{quote(hub_group(slug))}/users", json={"users": [user]})
+        await self.request(
+            "POST", f"/groups/{quote(hub_group(slug))}/users", json={"users": [user]}
+        )
 
     async def remove_from_group(self, slug: str, user: str) -> None:
         """Remove a user from the organization's group."""
         await self.request(
-            "DELETE", f"/groups/{quote(hub_group(slug))}/users", json={"users": [user]}, ok=(200, 404)
+            "DELETE",
+            f"/groups/{quote(hub_group(slug))}/users",
+            json={"users": [user]},
+            ok=(200, 404),
         )
 
     async def group_members(self, slug: str) -> set[str] | None:

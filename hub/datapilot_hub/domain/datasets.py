@@ -164,7 +164,8 @@ class DatasetService:
             visible = ds is not None and ds.current_version is not None
             if mode == "create" and visible:
                 raise DatapilotError(
-                    409, "dataset_exists",
+                    409,
+                    "dataset_exists",
                     f"A dataset named {name!r} already exists; use mode replace or append.",
                     dataset=name,
                 )
@@ -185,7 +186,9 @@ class DatasetService:
             )
             if running:
                 raise DatapilotError(
-                    409, "job_running", f"Job {running} is writing {name!r}; cancel it first.",
+                    409,
+                    "job_running",
+                    f"Job {running} is writing {name!r}; cancel it first.",
                     job=running,
                 )
             db.delete(ds)
@@ -205,7 +208,8 @@ class DatasetService:
             req.limit = JSON_DEFAULT_LIMIT if req.limit is None else req.limit
             if req.limit > JSON_MAX_LIMIT:
                 raise bad_request(
-                    "limit", f"JSON reads return at most {JSON_MAX_LIMIT} rows; use arrow or parquet."
+                    "limit",
+                    f"JSON reads return at most {JSON_MAX_LIMIT} rows; use arrow or parquet.",
                 )
         with self.catalog.session(ctx.org_id) as db:
             ds = self._visible(db, ctx, name)
@@ -220,9 +224,13 @@ class DatasetService:
                 unknown = [c for c in req.columns if c not in names]
                 if unknown:
                     raise bad_request(
-                        "columns", f"Unknown column(s): {', '.join(unknown)}.", code="unknown_column"
+                        "columns",
+                        f"Unknown column(s): {', '.join(unknown)}.",
+                        code="unknown_column",
                     )
-            audit(db, ctx.org_id, ctx.caller, "dataset.read", name, version=version, format=req.format)
+            audit(
+                db, ctx.org_id, ctx.caller, "dataset.read", name, version=version, format=req.format
+            )
             return {
                 "name": name,
                 "version": version,

@@ -182,7 +182,9 @@ class _Source:
                 self._file,
                 read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_SIZE),
                 convert_options=pacsv.ConvertOptions(
-                    null_values=NULL_TOKENS, strings_can_be_null=True, quoted_strings_can_be_null=True
+                    null_values=NULL_TOKENS,
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
                 ),
             )
             self.labels = self._reader.schema.names
@@ -197,7 +199,9 @@ class _Source:
             try:
                 yield from self._reader
             except pa.ArrowInvalid as e:
-                raise DatapilotError(422, "unreadable_csv", f"The CSV could not be read: {e}") from None
+                raise DatapilotError(
+                    422, "unreadable_csv", f"The CSV could not be read: {e}"
+                ) from None
 
     def fraction(self) -> float:
         if self.format == "parquet":
@@ -242,7 +246,9 @@ class Ingestor:
             "encoding": "utf-8" if fmt == "csv" else None,
             "rows_read": rows - (parent["rows"] if parent else 0),
             "rows_rejected": 0,
-            "columns": {c["name"]: {"type": c["type"], "nulls": c["stats"]["nulls"]} for c in columns},
+            "columns": {
+                c["name"]: {"type": c["type"], "nulls": c["stats"]["nulls"]} for c in columns
+            },
             "warnings": [],
         }
         self._publish(req, version, parent, out_dir, columns, rows, report, handle.id)
@@ -254,19 +260,25 @@ class Ingestor:
             visible = ds is not None and ds.current_version is not None
             if req.mode == "create" and visible:
                 raise DatapilotError(
-                    409, "dataset_exists",
+                    409,
+                    "dataset_exists",
                     f"A dataset named {req.dataset!r} already exists; use mode replace or append.",
                     dataset=req.dataset,
                 )
             if req.mode != "create" and not visible:
                 raise DatapilotError(
-                    404, "not_found", f"No dataset named {req.dataset!r} is visible to you.",
+                    404,
+                    "not_found",
+                    f"No dataset named {req.dataset!r} is visible to you.",
                     dataset=req.dataset,
                 )
             if ds is None:
                 ds = Dataset(
-                    organization_id=req.org_id, name=req.dataset, next_version=1,
-                    created_by=req.user, options=req.options or None,
+                    organization_id=req.org_id,
+                    name=req.dataset,
+                    next_version=1,
+                    created_by=req.user,
+                    options=req.options or None,
                 )
                 db.add(ds)
                 db.flush()
@@ -275,7 +287,12 @@ class Ingestor:
             parent = None
             if visible:
                 cur = ds.current
-                parent = {"version": cur.version, "path": cur.path, "rows": cur.rows, "columns": cur.columns}
+                parent = {
+                    "version": cur.version,
+                    "path": cur.path,
+                    "rows": cur.rows,
+                    "columns": cur.columns,
+                }
             return version, parent
 
     def _write(self, req, source: _Source, parent, out_dir: str, handle: JobHandle):
@@ -294,11 +311,14 @@ class Ingestor:
                 problems = [f"column {c!r} is missing" for c in missing]
                 problems += [f"column {c!r} is new" for c in extra]
                 raise DatapilotError(
-                    409, "schema_mismatch",
+                    409,
+                    "schema_mismatch",
                     "Appended columns differ from the dataset's: "
                     + ("; ".join(problems) or "the columns are in another order")
                     + ". Use mode replace to change the columns.",
-                    column=column, missing=missing, new=extra,
+                    column=column,
+                    missing=missing,
+                    new=extra,
                 )
             labels = [c["label"] for c in parent["columns"]]
         with self.storage.open(path, "wb") as out:
@@ -314,24 +334,29 @@ class Ingestor:
                             table = old.read_row_group(i)
                             writer.write_table(table)
                             rows += table.num_rows
-                            for s, col in zip(stats, table.columns):
+                            for s, col in zip(stats, table.columns, strict=True):
                                 s.update(col)
                 for batch in source.batches():
                     batch = pa.RecordBatch.from_arrays(batch.columns, names=names)
                     if schema is None:
                         schema = pa.schema(
-                            [pa.field(n, _storable(t)) for n, t in zip(names, batch.schema.types)]
+                            [
+                                pa.field(n, _storable(t))
+                                for n, t in zip(names, batch.schema.types, strict=True)
+                            ]
                         )
                         stats = [_ColumnStats() for _ in names]
                         writer = pq.ParquetWriter(out, schema, compression="zstd")
                     table = self._conform(pa.Table.from_batches([batch]), schema)
                     writer.write_table(table)
                     rows += table.num_rows
-                    for s, col in zip(stats, table.columns):
+                    for s, col in zip(stats, table.columns, strict=True):
                         s.update(col)
                     handle.progress(0.95 * source.fraction())
                 if schema is None:
-                    raise DatapilotError(422, "no_rows", f"{req.source_name} has a header but no columns.")
+                    raise DatapilotError(
+                        422, "no_rows", f"{req.source_name} has a header but no columns."
+                    )
                 if writer is None:
                     writer = pq.ParquetWriter(out, schema, compression="zstd")
             finally:
@@ -346,7 +371,7 @@ class Ingestor:
                 "nullable": True,
                 "stats": s.to_json(),
             }
-            for f, label, s in zip(schema, labels, stats)
+            for f, label, s in zip(schema, labels, stats, strict=True)
         ]
         return columns, rows
 
@@ -355,7 +380,7 @@ class Ingestor:
         if table.schema.equals(schema):
             return table
         arrays = []
-        for field_, column in zip(schema, table.columns):
+        for field_, column in zip(schema, table.columns, strict=True):
             if column.type == field_.type:
                 arrays.append(column)
                 continue
@@ -366,7 +391,8 @@ class Ingestor:
                 arrays.append(column.cast(field_.type))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 raise DatapilotError(
-                    409, "schema_mismatch",
+                    409,
+                    "schema_mismatch",
                     f"Column {field_.name!r} holds {logical_type(column.type)} values where the"
                     f" dataset has {logical_type(field_.type)}.",
                     column=field_.name,
@@ -378,7 +404,9 @@ class Ingestor:
         with self.catalog.session(req.org_id) as db:
             ds = Dataset.find(db, req.org_id, req.dataset)
             if ds is None:
-                raise DatapilotError(409, "dataset_deleted", f"{req.dataset!r} was deleted meanwhile.")
+                raise DatapilotError(
+                    409, "dataset_deleted", f"{req.dataset!r} was deleted meanwhile."
+                )
             db.add(
                 DatasetVersion(
                     organization_id=req.org_id,

@@ -150,8 +150,12 @@ class JobRunner:
         if state != "succeeded":
             self._remove_output(job_id, org_id)
         self._update(
-            job_id, org_id, state=state, finished=utcnow(),
-            progress=1.0 if state == "succeeded" else None, **fields,
+            job_id,
+            org_id,
+            state=state,
+            finished=utcnow(),
+            progress=1.0 if state == "succeeded" else None,
+            **fields,
         )
 
     def _remove_output(self, job_id: str, org_id: int) -> None:
@@ -230,9 +234,7 @@ class JobRunner:
                 job.finished = utcnow()
             outputs = [job.output_path for job in stale if job.output_path]
             datasets = db.scalars(select(Dataset)).all()
-            published = {
-                (v.dataset_id, v.path) for v in db.scalars(select(DatasetVersion)).all()
-            }
+            published = {(v.dataset_id, v.path) for v in db.scalars(select(DatasetVersion)).all()}
             dataset_dirs = {
                 d.id: (self.storage.dataset_dir(d.organization_id, d.name)) for d in datasets
             }
@@ -253,7 +255,7 @@ class JobRunner:
         if not self.storage.fs.exists(full):
             return []
         prefix = self.storage.root + "/"
-        return [p[len(prefix):] for p in self.storage.fs.ls(full, detail=False)]
+        return [p[len(prefix) :] for p in self.storage.fs.ls(full, detail=False)]
 
     def shutdown(self) -> None:
         """Stop accepting work; running jobs are cancelled."""

@@ -21,10 +21,17 @@ _USER_NAME_MAX = 255
 
 def org_model(org: Organization) -> dict[str, Any]:
     """The JSON model of an organization."""
-    return {"slug": org.slug, "name": org.name, "plan": org.plan, "created": org.created.isoformat()}
+    return {
+        "slug": org.slug,
+        "name": org.name,
+        "plan": org.plan,
+        "created": org.created.isoformat(),
+    }
 
 
-def audit(db, org_id: int, caller: Caller, action: str, target: str | None = None, **details) -> None:
+def audit(
+    db, org_id: int, caller: Caller, action: str, target: str | None = None, **details
+) -> None:
     """Record an audit event in the current transaction."""
     db.add(
         AuditEvent(
@@ -98,9 +105,9 @@ class OrgService:
         with self.catalog.session(ctx.org_id) as db:
             org = db.get(Organization, ctx.org_id)
             n_datasets = db.scalar(
-                select(func.count()).select_from(Dataset).where(
-                    Dataset.organization_id == ctx.org_id, Dataset.current_version.is_not(None)
-                )
+                select(func.count())
+                .select_from(Dataset)
+                .where(Dataset.organization_id == ctx.org_id, Dataset.current_version.is_not(None))
             )
             stored = db.scalar(
                 select(func.coalesce(func.sum(DatasetVersion.bytes), 0)).where(
@@ -108,15 +115,19 @@ class OrgService:
                 )
             )
             n_members = db.scalar(
-                select(func.count()).select_from(Membership).where(
-                    Membership.organization_id == ctx.org_id
-                )
+                select(func.count())
+                .select_from(Membership)
+                .where(Membership.organization_id == ctx.org_id)
             )
             return {
                 **org_model(org),
                 "role": ctx.role,
                 "permissions": sorted(ctx.permissions),
-                "usage": {"members": n_members, "datasets": n_datasets, "storage_bytes": int(stored)},
+                "usage": {
+                    "members": n_members,
+                    "datasets": n_datasets,
+                    "storage_bytes": int(stored),
+                },
             }
 
     def members(self, ctx: OrgContext) -> list[dict[str, Any]]:
@@ -131,12 +142,16 @@ class OrgService:
                 {"name": m.user_name, "role": m.role, "since": m.created.isoformat()} for m in rows
             ]
 
-    async def set_member(self, ctx: OrgContext, user: str, role: Any) -> tuple[dict[str, Any], bool]:
+    async def set_member(
+        self, ctx: OrgContext, user: str, role: Any
+    ) -> tuple[dict[str, Any], bool]:
         """Add a member or change a role; returns the member and whether it was created."""
         ctx.require("members:manage")
         _validate_user_name(user)
         if role not in ROLES:
-            raise bad_request("role", f"role must be one of {', '.join(ROLES)}.", code="invalid_role")
+            raise bad_request(
+                "role", f"role must be one of {', '.join(ROLES)}.", code="invalid_role"
+            )
         with self.catalog.session(ctx.org_id) as db:
             membership = Membership.find(db, ctx.org_id, user)
             created = membership is None
@@ -173,7 +188,9 @@ class OrgService:
     @staticmethod
     def _ensure_other_admin(db, org_id: int, user: str) -> None:
         others = db.scalar(
-            select(func.count()).select_from(Membership).where(
+            select(func.count())
+            .select_from(Membership)
+            .where(
                 Membership.organization_id == org_id,
                 Membership.role == "admin",
                 Membership.user_name != user,
@@ -181,7 +198,9 @@ class OrgService:
         )
         if not others:
             raise DatapilotError(
-                409, "last_admin", "The last Admin of an organization cannot be removed or demoted.",
+                409,
+                "last_admin",
+                "The last Admin of an organization cannot be removed or demoted.",
                 user=user,
             )
 

@@ -103,7 +103,8 @@ class MultipartReceiver:
         if "fh" in part:
             if part["size"] > self.max_file_size:
                 raise DatapilotError(
-                    413, "too_large",
+                    413,
+                    "too_large",
                     f"The file is larger than the limit of {self.max_file_size} bytes.",
                     limit=self.max_file_size,
                 )

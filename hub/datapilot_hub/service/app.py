@@ -1,4 +1,7 @@
-"""The data service: a JupyterHub-managed service, the only holder of catalog and storage credentials."""
+"""The data service: a JupyterHub-managed service.
+
+It is the only process that holds the catalog and storage credentials.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from .. import compute
 from ..catalog import Catalog
 from ..configuration import DatapilotConfig
 from ..domain.datasets import DatasetService
-from ..domain.ingest import IngestRequest, Ingestor
+from ..domain.ingest import Ingestor, IngestRequest
 from ..domain.jobs import JobRunner
 from ..domain.orgs import OrgService
 from ..hubapi import HubClient
@@ -152,7 +155,6 @@ class DataService(Application):
         self.ingestor = Ingestor(self.catalog, self.storage)
         self.jobs.sweep_stale()
 
-
     def submit_ingest(self, job_id: str, request: IngestRequest) -> None:
         """Run an ingestion job in the background; the uploaded file is removed after."""
 
@@ -178,7 +180,9 @@ class DataService(Application):
 
         loop = asyncio.get_running_loop()
         catalog = await loop.run_in_executor(
-            None, check, lambda: {"dialect": self.catalog.dialect, "revision": self.catalog.current_revision()}
+            None,
+            check,
+            lambda: {"dialect": self.catalog.dialect, "revision": self.catalog.current_revision()},
         )
         storage = await loop.run_in_executor(None, check, self.storage.check)
         return {"catalog": catalog, "storage": storage, "compute": compute.status(self.dp_config)}
@@ -206,8 +210,12 @@ class DataService(Application):
         status = handler.get_status()
         level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
         self.log.log(
-            level, "%d %s %s %.1fms", status, handler.request.method,
-            handler.request.uri, 1000 * handler.request.request_time(),
+            level,
+            "%d %s %s %.1fms",
+            status,
+            handler.request.method,
+            handler.request.uri,
+            1000 * handler.request.request_time(),
         )
 
     def start(self) -> None:

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-_ORG = {"name": "org", "in": "path", "required": True, "schema": {"type": "string"},
-        "description": "organization slug"}
-_NAME = {"name": "name", "in": "path", "required": True,
-         "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"}}
+_ORG = {
+    "name": "org",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "organization slug",
+}
+_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"},
+}
 _USER = {"name": "user", "in": "path", "required": True, "schema": {"type": "string"}}
 _JOB = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 def _q(name: str, typ: str, description: str, **schema: Any) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": typ, **schema}}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": typ, **schema},
+    }
 
 
 # path -> method -> (summary, permission, parameters, request body or None, success status)
@@ -22,19 +36,36 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
     "/health": {"get": ("Health of catalog, storage and compute", None, [], None, "200")},
     "/me": {"get": ("The caller and their organizations", "logged in", [], None, "200")},
     "/openapi.json": {"get": ("This document", None, [], None, "200")},
-    "/orgs": {"post": ("Create an organization", "hub admin", [],
-                       {"slug": "string", "name": "string"}, "201")},
+    "/orgs": {
+        "post": (
+            "Create an organization",
+            "hub admin",
+            [],
+            {"slug": "string", "name": "string"},
+            "201",
+        )
+    },
     "/orgs/{org}": {"get": ("Organization, plan and usage", "member", [_ORG], None, "200")},
     "/orgs/{org}/members": {"get": ("Members and roles", "member", [_ORG], None, "200")},
     "/orgs/{org}/members/{user}": {
-        "put": ("Add a member or change a role", "members:manage", [_ORG, _USER],
-                {"role": "string"}, "200"),
+        "put": (
+            "Add a member or change a role",
+            "members:manage",
+            [_ORG, _USER],
+            {"role": "string"},
+            "200",
+        ),
         "delete": ("Remove a member", "members:manage", [_ORG, _USER], None, "204"),
     },
     "/orgs/{org}/datasets": {
         "get": ("Datasets with their current version", "data:read", [_ORG], None, "200"),
-        "post": ("Upload a file as a dataset (multipart: file, name, mode, options)",
-                 "data:import", [_ORG], "multipart", "202"),
+        "post": (
+            "Upload a file as a dataset (multipart: file, name, mode, options)",
+            "data:import",
+            [_ORG],
+            "multipart",
+            "202",
+        ),
     },
     "/orgs/{org}/datasets/{name}": {
         "get": ("Schema, report and versions", "data:read", [_ORG, _NAME], None, "200"),
@@ -44,14 +75,21 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
         "get": ("Immutable versions with lineage", "data:read", [_ORG, _NAME], None, "200"),
     },
     "/orgs/{org}/datasets/{name}/data": {
-        "get": ("Rows as json, csv, arrow or parquet", "data:read", [
-            _ORG, _NAME,
-            _q("version", "integer", "a version number; default the current one"),
-            _q("columns", "string", "comma-separated column names"),
-            _q("limit", "integer", "rows at most (json: default 1000)"),
-            _q("offset", "integer", "rows to skip"),
-            _q("format", "string", "encoding", enum=["json", "csv", "arrow", "parquet"]),
-        ], None, "200"),
+        "get": (
+            "Rows as json, csv, arrow or parquet",
+            "data:read",
+            [
+                _ORG,
+                _NAME,
+                _q("version", "integer", "a version number; default the current one"),
+                _q("columns", "string", "comma-separated column names"),
+                _q("limit", "integer", "rows at most (json: default 1000)"),
+                _q("offset", "integer", "rows to skip"),
+                _q("format", "string", "encoding", enum=["json", "csv", "arrow", "parquet"]),
+            ],
+            None,
+            "200",
+        ),
     },
     "/orgs/{org}/jobs/{job_id}": {"get": ("A job's state", "member", [_ORG, _JOB], None, "200")},
     "/orgs/{org}/jobs/{job_id}/cancel": {
@@ -83,10 +121,14 @@ def _operation(method: str, summary, permission, parameters, body, status) -> di
             **{
                 code: {
                     "description": text,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
                 }
                 for code, text in (
-                    ("400", "bad input"), ("401", "not logged in"), ("403", "no permission"),
+                    ("400", "bad input"),
+                    ("401", "not logged in"),
+                    ("403", "no permission"),
                     ("404", "unknown or not visible to you"),
                 )
             },
@@ -136,8 +178,12 @@ def openapi_document(service_prefix: str = "/services/datapilot/") -> dict[str, 
         "components": {
             "schemas": {"Error": _ERROR},
             "securitySchemes": {
-                "token": {"type": "apiKey", "in": "header", "name": "Authorization",
-                          "description": "'token <JupyterHub API token>'"},
+                "token": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "'token <JupyterHub API token>'",
+                },
             },
         },
         "security": [{"token": []}],

@@ -16,10 +16,14 @@ class HomeHandler(HubOAuthenticated, web.RequestHandler):
         app = self.settings["datapilot"]
         user = self.current_user
         orgs = app.orgs.memberships_of(user["name"])
-        items = "".join(
-            f"<li><b>{escape(o['name'])}</b> ({escape(o['slug'])}) &mdash; {escape(o['role'])}</li>"
-            for o in orgs
-        ) or "<li>You are not a member of any organization yet.</li>"
+        items = (
+            "".join(
+                f"<li><b>{escape(o['name'])}</b> ({escape(o['slug'])})"
+                f" &mdash; {escape(o['role'])}</li>"
+                for o in orgs
+            )
+            or "<li>You are not a member of any organization yet.</li>"
+        )
         self.finish(
             "<!doctype html><html><head><title>Datapilot</title></head><body>"
             f"<h1>Datapilot</h1><p>Signed in as {escape(user['name'])}.</p>"

@@ -22,7 +22,9 @@ from datapilot_hub.service.openapi import OPERATIONS
 
 from .utils import API
 
-CSV = b"id,amount,region,day\n1,2.50,north,2024-01-02\n2,3.25,south,2024-02-03\n3,,north,2024-03-04\n"
+CSV = (
+    b"id,amount,region,day\n1,2.50,north,2024-01-02\n2,3.25,south,2024-02-03\n3,,north,2024-03-04\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,9 @@ def world(hub):
     hub.create_org("acme", "Acme Corp")
     hub.create_org("globex", "Globex")
     for org, user, role in (
-        ("acme", "alice", "analyst"), ("acme", "vera", "viewer"), ("acme", "mona", "manager"),
+        ("acme", "alice", "analyst"),
+        ("acme", "vera", "viewer"),
+        ("acme", "mona", "manager"),
         ("globex", "gary", "analyst"),
     ):
         hub.add_member(org, user, role)
@@ -70,7 +74,8 @@ def test_openapi_document_matches_the_handlers(hub):
             "(?P<job_id>[0-9a-f]{32}|[^/]+)", "{job_id}"
         )
         methods = {
-            m for m in ("get", "post", "put", "delete")
+            m
+            for m in ("get", "post", "put", "delete")
             if getattr(handler, m).__qualname__.split(".")[0] == handler.__name__
         }
         served[path] = methods
@@ -89,7 +94,9 @@ def test_org_info_and_members(hub, world):
     t = world["tokens"]["vera"]
     info = hub.api("GET", "/orgs/acme", t).json()
     assert info["name"] == "Acme Corp" and info["usage"]["datasets"] >= 1
-    members = {m["name"]: m["role"] for m in hub.api("GET", "/orgs/acme/members", t).json()["members"]}
+    members = {
+        m["name"]: m["role"] for m in hub.api("GET", "/orgs/acme/members", t).json()["members"]
+    }
     assert members == {"alice": "analyst", "vera": "viewer", "mona": "manager"}
 
 
@@ -128,7 +135,9 @@ def test_upload_is_202_with_a_job_and_reads_back_in_every_format(hub, world):
     assert table.column("amount").to_pylist() == [2.5, 3.25, None]
     assert 'filename="sales-v1.parquet"' in parquet.headers["content-disposition"]
 
-    part = hub.api("GET", "/orgs/acme/datasets/sales/data?format=parquet&columns=id,region&offset=1&limit=1", t)
+    part = hub.api(
+        "GET", "/orgs/acme/datasets/sales/data?format=parquet&columns=id,region&offset=1&limit=1", t
+    )
     assert pq.read_table(io.BytesIO(part.content)).to_pylist() == [{"id": 2, "region": "south"}]
 
 
@@ -154,7 +163,9 @@ def test_replace_and_append_make_new_versions(hub, world):
     assert hub.wait_job("acme", r.json()["job"]["id"], t)["state"] == "succeeded"
     versions = hub.api("GET", "/orgs/acme/datasets/ledger/versions", t).json()["versions"]
     assert [(v["version"], v["rows"], v["current"]) for v in versions] == [
-        (1, 1, False), (2, 3, False), (3, 1, True)
+        (1, 1, False),
+        (2, 3, False),
+        (3, 1, True),
     ]
     assert versions[1]["parent_version"] == 1
     old = hub.api("GET", "/orgs/acme/datasets/ledger/data?version=2", t).json()
@@ -196,7 +207,9 @@ def test_job_events_over_websocket(hub, world):
     async def refused(token):
         ws_url = hub.url.replace("http", "ws") + f"{API}/orgs/acme/jobs/{job_id}/events"
         with pytest.raises(HTTPClientError) as e:
-            await websocket_connect(HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}))
+            await websocket_connect(
+                HTTPRequest(ws_url, headers={"Authorization": f"token {token}"})
+            )
         return e.value.code
 
     assert asyncio.run(refused(world["tokens"]["gary"])) == 404
@@ -216,7 +229,11 @@ def _every_endpoint(job_id: str):
         ("PUT", "/orgs/acme/members/someone", {"json": {"role": "viewer"}}),
         ("DELETE", "/orgs/acme/members/alice", {}),
         ("GET", "/orgs/acme/datasets", {}),
-        ("POST", "/orgs/acme/datasets", {"data": {"name": "x"}, "files": {"file": ("x.csv", b"a\n1\n")}}),
+        (
+            "POST",
+            "/orgs/acme/datasets",
+            {"data": {"name": "x"}, "files": {"file": ("x.csv", b"a\n1\n")}},
+        ),
         ("GET", "/orgs/acme/datasets/sales", {}),
         ("DELETE", "/orgs/acme/datasets/sales", {}),
         ("GET", "/orgs/acme/datasets/sales/versions", {}),
@@ -247,7 +264,12 @@ def test_unknown_organization_is_the_same_404(hub, world):
 @pytest.mark.parametrize(
     "user, method, path, kw",
     [
-        ("vera", "POST", "/orgs/acme/datasets", {"data": {"name": "x"}, "files": {"file": ("x.csv", b"a\n1\n")}}),
+        (
+            "vera",
+            "POST",
+            "/orgs/acme/datasets",
+            {"data": {"name": "x"}, "files": {"file": ("x.csv", b"a\n1\n")}},
+        ),
         ("vera", "DELETE", "/orgs/acme/datasets/sales", {}),
         ("alice", "DELETE", "/orgs/acme/datasets/sales", {}),
         ("vera", "PUT", "/orgs/acme/members/someone", {"json": {"role": "viewer"}}),
@@ -289,11 +311,41 @@ def test_viewer_cannot_cancel_someone_elses_job(hub, world):
         ("GET", "/orgs/acme/jobs/0123", {}, 404, "not_found"),
         ("GET", "/no/such/endpoint", {}, 404, "no_such_endpoint"),
         ("POST", "/orgs/acme/datasets", {"data": {"name": "x"}}, 415, "unsupported_media_type"),
-        ("POST", "/orgs/acme/datasets", {"content": b"a,b", "headers": {"Content-Type": "text/csv"}}, 415, "unsupported_media_type"),
-        ("POST", "/orgs/acme/datasets", {"data": {"name": "x"}, "files": {"other": ("x.csv", b"a\n")}}, 400, "missing_file"),
-        ("POST", "/orgs/acme/datasets", {"data": {"name": "9x"}, "files": {"file": ("x.csv", b"a\n")}}, 400, "invalid_name"),
-        ("POST", "/orgs/acme/datasets", {"data": {"name": "x", "mode": "merge"}, "files": {"file": ("x.csv", b"a\n")}}, 400, "invalid_input"),
-        ("POST", "/orgs/acme/datasets", {"data": {"name": "x", "options": "[1"}, "files": {"file": ("x.csv", b"a\n")}}, 400, "invalid_input"),
+        (
+            "POST",
+            "/orgs/acme/datasets",
+            {"content": b"a,b", "headers": {"Content-Type": "text/csv"}},
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "POST",
+            "/orgs/acme/datasets",
+            {"data": {"name": "x"}, "files": {"other": ("x.csv", b"a\n")}},
+            400,
+            "missing_file",
+        ),
+        (
+            "POST",
+            "/orgs/acme/datasets",
+            {"data": {"name": "9x"}, "files": {"file": ("x.csv", b"a\n")}},
+            400,
+            "invalid_name",
+        ),
+        (
+            "POST",
+            "/orgs/acme/datasets",
+            {"data": {"name": "x", "mode": "merge"}, "files": {"file": ("x.csv", b"a\n")}},
+            400,
+            "invalid_input",
+        ),
+        (
+            "POST",
+            "/orgs/acme/datasets",
+            {"data": {"name": "x", "options": "[1"}, "files": {"file": ("x.csv", b"a\n")}},
+            400,
+            "invalid_input",
+        ),
         ("PUT", "/orgs/acme/members/bob", {"content": b"{nope"}, 400, "invalid_json"),
         ("PUT", "/orgs/acme/members/bob", {"json": {"role": "owner"}}, 400, "invalid_role"),
         ("DELETE", "/orgs/acme/members/nobody", {}, 404, "not_found"),
@@ -343,7 +395,7 @@ def test_declared_oversize_upload_is_413_before_the_body(hub, world):
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 413"), head
-    assert json.loads(body[body.index(b"{"):])["error"] == "too_large"
+    assert json.loads(body[body.index(b"{") :])["error"] == "too_large"
 
 
 def test_bad_content_fails_the_job_and_leaves_nothing(hub, world):

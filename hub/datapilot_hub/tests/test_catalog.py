@@ -108,7 +108,9 @@ def test_row_level_security_hides_other_organizations(request):
             db.flush()
     # and an update aimed at A's rows touches nothing
     with catalog.session(b) as db:
-        result = db.execute(text("UPDATE datasets SET name = 'pwned' WHERE organization_id = :a"), {"a": a})
+        result = db.execute(
+            text("UPDATE datasets SET name = 'pwned' WHERE organization_id = :a"), {"a": a}
+        )
         assert result.rowcount == 0
     with catalog.session(system=True) as db:
         assert db.scalar(select(Dataset.name).where(Dataset.organization_id == a)) == f"d{a}"
@@ -119,7 +121,9 @@ def test_row_level_security_holds_for_a_superuser_connection(request):
     """The tests connect as a superuser; the tenant role still cannot bypass the policy."""
     catalog = request.getfixturevalue("pg_catalog")
     with catalog.engine.connect() as conn:
-        assert conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
+        assert conn.execute(
+            text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        ).scalar()
     with catalog.session(1) as db:
         assert db.execute(text("SELECT current_user")).scalar() == "datapilot_tenant"
         bypass = db.execute(

@@ -13,9 +13,11 @@ from datapilot_hub.spawner import DatapilotSpawner
 
 @pytest.mark.parametrize("cls", [DatapilotConfig, DataService, DatapilotSpawner])
 def test_every_config_trait_has_help(cls: type[Configurable]):
-    own = set(cls.class_own_traits(config=True)) if cls is not DatapilotSpawner else {
-        "datapilot_url", "home_root"
-    }
+    own = (
+        set(cls.class_own_traits(config=True))
+        if cls is not DatapilotSpawner
+        else {"datapilot_url", "home_root"}
+    )
     for name in own:
         trait = cls.class_traits()[name]
         assert trait.help and len(trait.help.strip()) > 20, f"{cls.__name__}.{name} has no help"

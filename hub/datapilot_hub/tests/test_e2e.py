@@ -60,7 +60,10 @@ def test_analyst_saves_and_loads_from_a_kernel(scenario):
     # the API sees what the kernel saved, with its types
     info = hub.api("GET", "/orgs/acme/datasets/sales", scenario["tokens"]["alice"]).json()
     assert {c["name"]: c["type"] for c in info["columns"]} == {
-        "region": "string", "amount": "number", "units": "integer", "day": "datetime"
+        "region": "string",
+        "amount": "number",
+        "units": "integer",
+        "day": "datetime",
     }
 
 
@@ -92,11 +95,15 @@ def test_server_extension_forwards_and_ingests_workspace_files(scenario):
     token = scenario["tokens"]["alice"]
     import httpx
 
-    with httpx.Client(base_url=scenario["server"], headers={"Authorization": f"token {token}"}, timeout=60) as c:
+    with httpx.Client(
+        base_url=scenario["server"], headers={"Authorization": f"token {token}"}, timeout=60
+    ) as c:
         listing = c.get("datapilot/api/v1/orgs/acme/datasets")
         assert listing.status_code == 200, listing.text
         csv = "id,city\n1,Paris\n2,Lyon\n"
-        r = c.put("api/contents/cities.csv", json={"type": "file", "format": "text", "content": csv})
+        r = c.put(
+            "api/contents/cities.csv", json={"type": "file", "format": "text", "content": csv}
+        )
         assert r.status_code in (200, 201), r.text
         r = c.post("datapilot/api/v1/ingest", json={"path": "cities.csv", "name": "cities"})
         assert r.status_code == 202, r.text
@@ -149,7 +156,9 @@ def test_wrong_password_is_refused(scenario):
 
         page = browser.get("/hub/login")
         xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-        r = browser.post("/hub/login", data={"username": "vera", "password": "wrong", "_xsrf": xsrf})
+        r = browser.post(
+            "/hub/login", data={"username": "vera", "password": "wrong", "_xsrf": xsrf}
+        )
         assert "/hub/login" in str(r.url) or r.status_code == 403
         assert browser.get("/services/datapilot/api/v1/me").status_code == 401
 

@@ -11,7 +11,7 @@ import pytest
 
 from datapilot_hub.catalog import Job
 from datapilot_hub.domain.datasets import DatasetService, ReadRequest
-from datapilot_hub.domain.ingest import IngestRequest, Ingestor, normalize_names
+from datapilot_hub.domain.ingest import Ingestor, IngestRequest, normalize_names
 from datapilot_hub.domain.jobs import JobRunner
 from datapilot_hub.errors import DatapilotError
 
@@ -33,7 +33,11 @@ def _ingest(catalog, storage, ctx, tmp_path, name, content: bytes, mode="create"
 
 def test_normalize_names():
     assert normalize_names(["Order ID", "order id", "", "2024 Sales (€)", "Città"]) == [
-        "order_id", "order_id_2", "column_3", "c_2024_sales", "citta"
+        "order_id",
+        "order_id_2",
+        "column_3",
+        "c_2024_sales",
+        "citta",
     ]
 
 
@@ -45,11 +49,16 @@ async def test_csv_round_trip_with_types_and_labels(catalog, storage, two_orgs, 
     info = DatasetService(catalog, storage).describe(ctx, "orders")
     cols = {c["name"]: (c["label"], c["type"]) for c in info["columns"]}
     assert cols == {
-        "order_id": ("Order ID", "integer"), "amount": ("Amount", "number"),
-        "paid": ("Paid", "boolean"), "day": ("Day", "date"), "when": ("When", "datetime"),
+        "order_id": ("Order ID", "integer"),
+        "amount": ("Amount", "number"),
+        "paid": ("Paid", "boolean"),
+        "day": ("Day", "date"),
+        "when": ("When", "datetime"),
     }
     assert info["columns"][1]["stats"]["nulls"] == 1
-    assert storage.files(f"org-{ctx.org_id}/datasets/orders/v1") == [f"org-{ctx.org_id}/datasets/orders/v1/part-0.parquet"]
+    assert storage.files(f"org-{ctx.org_id}/datasets/orders/v1") == [
+        f"org-{ctx.org_id}/datasets/orders/v1/part-0.parquet"
+    ]
 
 
 async def test_reads_are_scoped_and_permissioned(catalog, storage, two_orgs, tmp_path):
@@ -63,12 +72,16 @@ async def test_reads_are_scoped_and_permissioned(catalog, storage, two_orgs, tmp
     with pytest.raises(DatapilotError) as e:
         service.delete(two_orgs["alpha", "vera"], "t")
     assert e.value.status == 403
-    target = service.resolve_read(two_orgs["alpha", "vera"], "t", req := ReadRequest(format="parquet"))
+    target = service.resolve_read(
+        two_orgs["alpha", "vera"], "t", req := ReadRequest(format="parquet")
+    )
     data = b"".join(service.iter_data(target, req))
     assert pq.read_table(io.BytesIO(data)).column("a").to_pylist() == [1, 2]
 
 
-async def test_failed_ingestion_leaves_no_version_and_no_files(catalog, storage, two_orgs, tmp_path):
+async def test_failed_ingestion_leaves_no_version_and_no_files(
+    catalog, storage, two_orgs, tmp_path
+):
     ctx = two_orgs["alpha", "alice"]
     # the second block holds text in an integer column: the reader fails mid-file
     rows = b"".join(b"%d\n" % i for i in range(3_000_000))
@@ -85,7 +98,9 @@ async def test_ingestion_into_s3_storage(catalog, s3_storage, two_orgs, tmp_path
     df = pd.DataFrame({"x": range(1000), "y": [f"v{i}" for i in range(1000)]})
     buf = io.BytesIO()
     df.to_parquet(buf)
-    job = _ingest(catalog, s3_storage, ctx, tmp_path, "remote", buf.getvalue(), filename="r.parquet")
+    job = _ingest(
+        catalog, s3_storage, ctx, tmp_path, "remote", buf.getvalue(), filename="r.parquet"
+    )
     assert job["state"] == "succeeded", job
     files = s3_storage.files(f"org-{ctx.org_id}/datasets/remote")
     assert files == [f"org-{ctx.org_id}/datasets/remote/v1/part-0.parquet"]

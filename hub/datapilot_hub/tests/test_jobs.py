@@ -90,15 +90,35 @@ async def test_stale_jobs_are_failed_and_their_files_removed_at_start(catalog, s
     """What a kill -9 of the service leaves: a running job and unpublished files."""
     ctx = two_orgs["alpha", "alice"]
     with catalog.session(ctx.org_id) as db:
-        ds = Dataset(organization_id=ctx.org_id, name="sales", created_by="alice",
-                     current_version=1, next_version=3)
+        ds = Dataset(
+            organization_id=ctx.org_id,
+            name="sales",
+            created_by="alice",
+            current_version=1,
+            next_version=3,
+        )
         db.add(ds)
         db.flush()
-        db.add(DatasetVersion(organization_id=ctx.org_id, dataset_id=ds.id, version=1,
-                              columns=[], rows=0, bytes=0, created_by="alice",
-                              path=storage.dataset_version_dir(ctx.org_id, "sales", 1)))
-        job = Job(organization_id=ctx.org_id, kind="ingest", state="running", created_by="alice",
-                  started=utcnow(), output_path=storage.dataset_version_dir(ctx.org_id, "sales", 2))
+        db.add(
+            DatasetVersion(
+                organization_id=ctx.org_id,
+                dataset_id=ds.id,
+                version=1,
+                columns=[],
+                rows=0,
+                bytes=0,
+                created_by="alice",
+                path=storage.dataset_version_dir(ctx.org_id, "sales", 1),
+            )
+        )
+        job = Job(
+            organization_id=ctx.org_id,
+            kind="ingest",
+            state="running",
+            created_by="alice",
+            started=utcnow(),
+            output_path=storage.dataset_version_dir(ctx.org_id, "sales", 2),
+        )
         db.add(job)
         db.flush()
         job_id = job.id

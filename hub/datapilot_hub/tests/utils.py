@@ -77,7 +77,11 @@ class HubProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log = log
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(REPO / "jupyterhub_config.py")],
+            [
+                str(Path(sys.executable).with_name("jupyterhub")),
+                "-f",
+                str(REPO / "jupyterhub_config.py"),
+            ],
             cwd=self.home,
             env=self.env,
             stdout=log,
@@ -128,7 +132,9 @@ class HubProcess:
         headers = {"Authorization": f"token {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
-    def api(self, method: str, path: str, token: str | None = None, check: bool = True, **kw: Any) -> httpx.Response:
+    def api(
+        self, method: str, path: str, token: str | None = None, check: bool = True, **kw: Any
+    ) -> httpx.Response:
         """A call to the data service API through the proxy, checked like every API answer."""
         with self.client(token) as c:
             resp = c.request(method, f"{API}{path}", **kw)
@@ -136,13 +142,17 @@ class HubProcess:
             check_api_response(resp)
         return resp
 
-    def hub_api(self, method: str, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+    def hub_api(
+        self, method: str, path: str, token: str | None = None, **kw: Any
+    ) -> httpx.Response:
         with self.client(token or self.admin_token) as c:
             return c.request(method, f"/hub/api{path}", **kw)
 
     def user_token(self, name: str) -> str:
         """An API token of ``name`` (the user must exist in the hub)."""
-        r = self.hub_api("POST", f"/users/{name}/tokens", json={"note": "tests", "expires_in": 3600})
+        r = self.hub_api(
+            "POST", f"/users/{name}/tokens", json={"note": "tests", "expires_in": 3600}
+        )
         assert r.status_code == 201, r.text
         return r.json()["token"]
 
@@ -163,14 +173,27 @@ class HubProcess:
             time.sleep(0.1)
         raise TimeoutError(f"job {job_id} still {job['state']}")
 
-    def upload(self, org: str, token: str, name: str, content: bytes, filename: str = "data.csv",
-               mode: str = "create", content_type: str = "text/csv") -> httpx.Response:
+    def upload(
+        self,
+        org: str,
+        token: str,
+        name: str,
+        content: bytes,
+        filename: str = "data.csv",
+        mode: str = "create",
+        content_type: str = "text/csv",
+    ) -> httpx.Response:
         return self.api(
-            "POST", f"/orgs/{org}/datasets", token,
-            data={"name": name, "mode": mode}, files={"file": (filename, content, content_type)},
+            "POST",
+            f"/orgs/{org}/datasets",
+            token,
+            data={"name": name, "mode": mode},
+            files={"file": (filename, content, content_type)},
         )
 
-    def start_server(self, user: str, server: str, token: str, timeout: float = 90) -> httpx.Response:
+    def start_server(
+        self, user: str, server: str, token: str, timeout: float = 90
+    ) -> httpx.Response:
         """Start a named server and wait until it is ready; returns the first answer."""
         r = self.hub_api("POST", f"/users/{user}/servers/{server}", token)
         if r.status_code not in (201, 202):
@@ -187,7 +210,9 @@ class HubProcess:
         raise TimeoutError(f"server {user}/{server} not ready:\n{self.log_tail()}")
 
 
-async def run_in_kernel(base_url: str, token: str, code: str, timeout: float = 120) -> dict[str, Any]:
+async def run_in_kernel(
+    base_url: str, token: str, code: str, timeout: float = 120
+) -> dict[str, Any]:
     """Execute ``code`` in a new kernel of a running Jupyter server, over its WebSocket.
 
     Returns ``{"stdout", "result", "error"}``; the kernel is shut down afterwards.
@@ -200,13 +225,29 @@ async def run_in_kernel(base_url: str, token: str, code: str, timeout: float = 1
         ws_url = base_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
         ws = await websocket_connect(HTTPRequest(ws_url, headers=headers))
         msg_id = uuid.uuid4().hex
-        ws.write_message(json.dumps({
-            "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
-                       "msg_type": "execute_request", "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False,
-                        "user_expressions": {}, "allow_stdin": False},
-        }))
+        ws.write_message(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "username": "test",
+                        "session": uuid.uuid4().hex,
+                        "msg_type": "execute_request",
+                        "version": "5.3",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "channel": "shell",
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                    },
+                }
+            )
+        )
         out: dict[str, Any] = {"stdout": "", "stderr": "", "result": None, "error": None}
         try:
             async with asyncio.timeout(timeout):

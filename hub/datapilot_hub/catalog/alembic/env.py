@@ -1,9 +1,8 @@
 """Alembic environment for the Datapilot catalog."""
 
 from alembic import context
-from sqlalchemy import create_engine
-
 from datapilot_hub.catalog._models import Base
+from sqlalchemy import create_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -68,7 +68,9 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError:
-            raise DatapilotError(400, "invalid_json", "The request body is not valid JSON.") from None
+            raise DatapilotError(
+                400, "invalid_json", "The request body is not valid JSON."
+            ) from None
         if not isinstance(body, dict):
             raise DatapilotError(400, "invalid_json", "The request body must be a JSON object.")
         return body
@@ -107,5 +109,8 @@ class NotFoundAPIHandler(APIHandler):
 
     def prepare(self) -> None:
         raise DatapilotError(
-            404, "no_such_endpoint", f"No API endpoint at {self.request.path}.", path=self.request.path
+            404,
+            "no_such_endpoint",
+            f"No API endpoint at {self.request.path}.",
+            path=self.request.path,
         )

@@ -40,7 +40,8 @@ class DatasetsAPIHandler(APIHandler):
         declared = self.request.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > limit + 65536:
             raise DatapilotError(
-                413, "too_large",
+                413,
+                "too_large",
                 f"The upload ({declared} bytes) is larger than the limit of {limit} bytes.",
                 limit=limit,
             )
@@ -79,15 +80,26 @@ class DatasetsAPIHandler(APIHandler):
         upload = self.receiver.take_file("file")
         try:
             job = self.app.jobs.create(
-                self.ctx, "ingest", name,
-                {"mode": mode, "source": upload["filename"], "bytes": upload["size"], "options": options},
+                self.ctx,
+                "ingest",
+                name,
+                {
+                    "mode": mode,
+                    "source": upload["filename"],
+                    "bytes": upload["size"],
+                    "options": options,
+                },
             )
         except BaseException:
             os.unlink(upload["path"])
             raise
         request = IngestRequest(
-            org_id=self.ctx.org_id, dataset=name, mode=mode, source_path=upload["path"],
-            source_name=upload["filename"] or f"{name}.upload", user=self.ctx.caller.name,
+            org_id=self.ctx.org_id,
+            dataset=name,
+            mode=mode,
+            source_path=upload["path"],
+            source_name=upload["filename"] or f"{name}.upload",
+            user=self.ctx.caller.name,
             options=options,
         )
         self.app.submit_ingest(job["id"], request)
