@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tornado.web import HTTPError
@@ -45,3 +46,22 @@ def not_found(kind: str, name: str) -> DatapilotError:
 def bad_request(field: str, message: str, code: str = "invalid_input") -> DatapilotError:
     """A 400 naming the field that was wrong."""
     return DatapilotError(400, code, message, field=field)
+
+
+def check_name(value: Any, pattern: re.Pattern[str], field: str, rule: str) -> str:
+    """Return ``value`` when it matches ``pattern``, else a 400 naming the field and the rule.
+
+    Parameters
+    ----------
+    value : Any
+        What the caller sent.
+    pattern : re.Pattern
+        The full-match rule (``ORG_SLUG_RE``, ``DATASET_NAME_RE``).
+    field : str
+        The field or path parameter, for the error's details.
+    rule : str
+        The rule in words: "a valid dataset name: ...".
+    """
+    if not isinstance(value, str) or not pattern.match(value):
+        raise bad_request(field, f"{value!r} is not {rule}.", code="invalid_name")
+    return value

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import Catalog, Membership, Organization
-from ..errors import DatapilotError, bad_request, not_found
+from ..errors import DatapilotError, check_name, not_found
 from ..permissions import ORG_SLUG_RE, PERMISSIONS, permissions_for
 
 
@@ -71,16 +71,14 @@ class OrgContext:
             )
 
 
-def validate_slug(slug: str, field_name: str = "org") -> str:
+def validate_slug(slug: Any, field_name: str = "org") -> str:
     """Return ``slug`` or raise 400 when it is not a valid organization slug."""
-    if not isinstance(slug, str) or not ORG_SLUG_RE.match(slug):
-        raise bad_request(
-            field_name,
-            f"{slug!r} is not a valid organization slug: 2 to 30 lowercase letters, digits"
-            " and single inner hyphens.",
-            code="invalid_name",
-        )
-    return slug
+    return check_name(
+        slug,
+        ORG_SLUG_RE,
+        field_name,
+        "a valid organization slug: 2 to 30 lowercase letters, digits and single inner hyphens",
+    )
 
 
 def org_context(catalog: Catalog, caller: Caller, slug: str) -> OrgContext:

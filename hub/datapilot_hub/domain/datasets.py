@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from ..catalog import Catalog, Dataset, DatasetVersion, Job
-from ..errors import DatapilotError, bad_request, not_found
+from ..errors import DatapilotError, bad_request, check_name, not_found
 from ..permissions import DATASET_NAME_RE
 from ..storage import Storage
 from ._identity import OrgContext
@@ -33,14 +33,13 @@ JSON_MAX_LIMIT = 100_000
 
 def validate_name(name: Any, field_name: str = "name") -> str:
     """Return ``name`` or raise 400 when it is not a valid dataset name."""
-    if not isinstance(name, str) or not DATASET_NAME_RE.match(name):
-        raise bad_request(
-            field_name,
-            f"{name!r} is not a valid dataset name: a lowercase letter, then up to 62"
-            " lowercase letters, digits or underscores.",
-            code="invalid_name",
-        )
-    return name
+    return check_name(
+        name,
+        DATASET_NAME_RE,
+        field_name,
+        "a valid dataset name: a lowercase letter, then up to 62 lowercase letters, digits"
+        " or underscores",
+    )
 
 
 def validate_mode(mode: Any) -> str:
