@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from ._catalog import TENANT_ROLE, Catalog, alembic_config
+from ._catalog import Catalog, alembic_config
 from ._models import (
     TENANT_TABLES,
     AuditEvent,
     Base,
     Dataset,
     DatasetVersion,
+    Invitation,
     Job,
     Membership,
     Organization,
+    UsageRecord,
     utcnow,
 )
+from ._rls import TENANT_ROLE
 
 __all__ = [
     "TENANT_ROLE",
@@ -23,9 +26,11 @@ __all__ = [
     "Catalog",
     "Dataset",
     "DatasetVersion",
+    "Invitation",
     "Job",
     "Membership",
     "Organization",
+    "UsageRecord",
     "alembic_config",
     "main",
     "utcnow",

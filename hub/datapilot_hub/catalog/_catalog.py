@@ -15,13 +15,13 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+# the role a tenant-scoped transaction runs as: subject to the row-level-security
+# policies even when the service connects as a superuser
+from ._rls import TENANT_ROLE
+
 log = logging.getLogger(__name__)
 
 ALEMBIC_DIR = Path(__file__).parent / "alembic"
-
-#: The PostgreSQL role a tenant-scoped transaction runs as. It is subject to the
-#: row-level-security policies even when the service connects as a superuser.
-TENANT_ROLE = "datapilot_tenant"
 
 
 def alembic_config(url: str) -> AlembicConfig:

@@ -72,7 +72,15 @@ class Base(DeclarativeBase):
 
 
 #: Tables whose rows belong to one organization (row-level security applies).
-TENANT_TABLES = ("memberships", "datasets", "dataset_versions", "jobs", "audit_events")
+TENANT_TABLES = (
+    "memberships",
+    "datasets",
+    "dataset_versions",
+    "jobs",
+    "audit_events",
+    "invitations",
+    "usage_records",
+)
 
 
 class Organization(Base):
@@ -84,6 +92,8 @@ class Organization(Base):
     slug: Mapped[str] = mapped_column(String(30), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     plan: Mapped[str] = mapped_column(String(50), default="free")
+    # default invitation role, notebook server limits, idle culling time...
+    settings: Mapped[dict | None] = mapped_column(JSONDict, nullable=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def __repr__(self) -> str:
@@ -256,3 +266,52 @@ class AuditEvent(Base):
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.action} {self.target} by {self.user_name}>"
+
+
+class Invitation(Base):
+    """A single-use, expiring invitation to join an organization with a role.
+
+    Only a hash of the code is stored; the code itself is shown once, in the link.
+    """
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    def __repr__(self) -> str:
+        return f"<Invitation {self.id} org={self.organization_id} {self.role}>"
+
+
+class UsageRecord(Base):
+    """Metered usage of an organization: one measured amount of one metric.
+
+    Metrics: ``storage_bytes`` (a level, the latest counts), ``rows_ingested``,
+    ``compute_seconds``, ``server_seconds`` (sums).
+    """
+
+    __tablename__ = "usage_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    metric: Mapped[str] = mapped_column(String(40), index=True)
+    amount: Mapped[float] = mapped_column(Float)
+    user_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    details: Mapped[dict | None] = mapped_column(JSONDict, nullable=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    def __repr__(self) -> str:
+        return f"<UsageRecord {self.metric}={self.amount} org={self.organization_id}>"

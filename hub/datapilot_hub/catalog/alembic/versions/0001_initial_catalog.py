@@ -10,6 +10,7 @@ Create Date: 2026-11-25
 
 import sqlalchemy as sa
 from alembic import op
+from datapilot_hub.catalog._rls import create_tenant_role, disable_tenant_rls, enable_tenant_rls
 
 revision = "0001"
 down_revision = None
@@ -17,8 +18,6 @@ branch_labels = None
 depends_on = None
 
 TENANT_TABLES = ("memberships", "datasets", "dataset_versions", "jobs", "audit_events")
-TENANT_ROLE = "datapilot_tenant"
-IN_SCOPE = "organization_id = NULLIF(current_setting('datapilot.org_id', true), '')::integer"
 
 
 def upgrade() -> None:
@@ -136,37 +135,18 @@ def upgrade() -> None:
 
 
 def _enable_row_level_security() -> None:
-    # roles are cluster-wide: create the tenant role once, reuse it in every database
-    op.execute(
-        f"""
-        DO $$ BEGIN
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{TENANT_ROLE}') THEN
-                CREATE ROLE {TENANT_ROLE} NOLOGIN NOBYPASSRLS;
-            END IF;
-        END $$;
-        """
-    )
-    # the connecting role must be able to SET ROLE to the tenant role
-    op.execute(f"GRANT {TENANT_ROLE} TO CURRENT_USER")
-    op.execute(f"GRANT SELECT ON organizations TO {TENANT_ROLE}")
+    for statement in create_tenant_role():
+        op.execute(statement)
     for table in TENANT_TABLES:
-        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {TENANT_ROLE}")
-        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-        # an unset org_id matches no row: a forgotten scope shows nothing
-        op.execute(
-            f"""
-            CREATE POLICY {table}_org_scope ON {table}
-            USING ({IN_SCOPE}) WITH CHECK ({IN_SCOPE})
-            """
-        )
-    op.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {TENANT_ROLE}")
+        for statement in enable_tenant_rls(table):
+            op.execute(statement)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table in TENANT_TABLES:
-            op.execute(f"DROP POLICY IF EXISTS {table}_org_scope ON {table}")
+            for statement in disable_tenant_rls(table):
+                op.execute(statement)
     op.drop_index(op.f("ix_dataset_versions_organization_id"), table_name="dataset_versions")
     op.drop_table("dataset_versions")
     op.drop_index(op.f("ix_memberships_user_name"), table_name="memberships")
