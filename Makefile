@@ -3,16 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PROXY := deploy/proxy/node_modules/.bin/configurable-http-proxy
+OIDC_PROVIDER := hub/datapilot_hub/tests/oidc_provider/node_modules/oidc-provider/package.json
 export DATAPILOT_HOME ?= $(CURDIR)/.datapilot
 
-.PHONY: run test install proxy migrate postgres lint clean
+.PHONY: run test install proxy oidc-provider migrate postgres lint clean
 
 run: install proxy migrate
 	$(BIN)/jupyterhub -f jupyterhub_config.py
 
 # the catalog tests run on SQLite and on PostgreSQL; here PostgreSQL is required
 test: export DATAPILOT_TEST_REQUIRE_POSTGRES = 1
-test: install proxy postgres lint
+test: install proxy oidc-provider postgres lint
 	$(BIN)/python -m pytest hub/datapilot_hub/tests datapilot_kernel/tests -p no:jupyter_server $(PYTEST_ARGS)
 	$(BIN)/python -m pytest extensions/datapilot/tests $(PYTEST_ARGS)
 
@@ -27,6 +28,12 @@ $(VENV)/.installed: pyproject.toml extensions/jupyter-config/server-config/datap
 proxy: $(PROXY)
 $(PROXY): deploy/proxy/package.json deploy/proxy/package-lock.json
 	cd deploy/proxy && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# the OpenID Connect provider the login tests start on loopback
+oidc-provider: $(OIDC_PROVIDER)
+$(OIDC_PROVIDER): hub/datapilot_hub/tests/oidc_provider/package.json hub/datapilot_hub/tests/oidc_provider/package-lock.json
+	cd hub/datapilot_hub/tests/oidc_provider && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 migrate: install
@@ -44,4 +51,4 @@ lint: install
 	$(BIN)/python -m ruff format --check .
 
 clean:
-	rm -rf $(VENV) deploy/proxy/node_modules
+	rm -rf $(VENV) deploy/proxy/node_modules hub/datapilot_hub/tests/oidc_provider/node_modules

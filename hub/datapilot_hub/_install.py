@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .auth import AUTHENTICATORS
 from .configuration import DatapilotConfig
 from .spawner import DatapilotSpawner
 
 SERVICE_NAME = "datapilot"
 AUTOMATION_SERVICE = "datapilot-admin"
+LOGIN_SERVICE = "datapilot-login"
 _CHECKOUT = Path(__file__).resolve().parents[2]
 
 
@@ -33,6 +35,10 @@ def proxy_command() -> str:
     if not found:
         raise RuntimeError("configurable-http-proxy not found: run `make proxy`")
     return found
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> DatapilotConfig:
@@ -67,24 +73,45 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
     c.ConfigurableHTTPProxy.pid_file = str(runtime / "proxy.pid")
     c.ConfigurableHTTPProxy.auth_token = dp.secret("proxy_token")
 
-    # login: JupyterHub's shared-password authenticator until accounts arrive; the
-    # admin password is long and random, kept in the state directory
-    c.JupyterHub.authenticator_class = "shared-password"
-    c.SharedPasswordAuthenticator.admin_password = os.environ.get(
-        "DATAPILOT_ADMIN_PASSWORD"
-    ) or dp.secret("admin_password", 24)
-    c.SharedPasswordAuthenticator.user_password = os.environ.get(
-        "DATAPILOT_USER_PASSWORD"
-    ) or dp.secret("user_password", 12)
+    # login: password accounts with sign-up (nativeauthenticator) by default, OpenID
+    # Connect or GitHub by $DATAPILOT_AUTH; see auth.py and README "Logging in"
+    auth = os.environ.get("DATAPILOT_AUTH", "native").strip().lower() or "native"
+    if auth not in AUTHENTICATORS:
+        raise ValueError(f"DATAPILOT_AUTH={auth!r}: use one of {', '.join(AUTHENTICATORS)}")
+    c.JupyterHub.authenticator_class = AUTHENTICATORS[auth]
     c.Authenticator.admin_users = {os.environ.get("DATAPILOT_ADMIN_USER", "admin")}
     # members are added through the data service, which creates their hub user
     c.Authenticator.allow_existing_users = True
+    if auth == "native":
+        c.DatapilotNativeAuthenticator.admin_password = os.environ.get(
+            "DATAPILOT_ADMIN_PASSWORD"
+        ) or dp.secret("admin_password", 24)
+        c.DatapilotNativeAuthenticator.reset_admin_password = bool(
+            os.environ.get("DATAPILOT_ADMIN_PASSWORD")
+        )
+    else:
+        c.OAuthenticator.oauth_callback_url = (
+            os.environ.get("DATAPILOT_OAUTH_CALLBACK_URL")
+            or f"http://{dp.ip}:{dp.port}/hub/oauth_callback"
+        )
+        c.OAuthenticator.allow_all = _env_flag("DATAPILOT_AUTH_ALLOW_ALL")
+    # the hub writes claim-mapped memberships through the data service with this token
+    login_token = dp.secret("login_service_token")
+    # API tokens expire: none may be asked for without an expiry or beyond this age
+    c.JupyterHub.token_expires_in_max_seconds = dp.token_max_age
 
     service_port = free_port()
     service_url = f"http://127.0.0.1:{service_port}"
     datapilot_url = f"{service_url}/services/{SERVICE_NAME}/"
+    c.OrgClaimsMixin.datapilot_api_url = f"{datapilot_url}api/v1/"
+    c.OrgClaimsMixin.datapilot_api_token = login_token
     # the service gets storage and catalog settings, never the hub's own secrets
-    secret_vars = {"DATAPILOT_ADMIN_TOKEN", "DATAPILOT_ADMIN_PASSWORD", "DATAPILOT_USER_PASSWORD"}
+    secret_vars = {
+        "DATAPILOT_ADMIN_TOKEN",
+        "DATAPILOT_ADMIN_PASSWORD",
+        "DATAPILOT_OIDC_CLIENT_SECRET",
+        "DATAPILOT_GITHUB_CLIENT_SECRET",
+    }
     env = {
         k: v
         for k, v in os.environ.items()
@@ -105,6 +132,8 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
             "display": True,
         }
     ]
+    # hub-internal: the hub's own calls to the data service (claims -> memberships)
+    services.append({"name": LOGIN_SERVICE, "api_token": login_token})
     if dp.admin_token:
         services.append({"name": AUTOMATION_SERVICE, "api_token": dp.admin_token})
     c.JupyterHub.services = services
@@ -119,6 +148,12 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
             "description": "The data service keeps hub groups and users in step with its catalog",
             "scopes": ["admin:users", "admin:groups", "admin:servers", "read:users"],
             "services": [SERVICE_NAME],
+        },
+        {
+            "name": "datapilot-login",
+            "description": "The hub applies login claims as memberships via the data service",
+            "scopes": ["admin:users", f"access:services!service={SERVICE_NAME}"],
+            "services": [LOGIN_SERVICE],
         },
         *(
             [
@@ -159,27 +194,31 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
     ]
     c.Spawner.start_timeout = 120
     c.Spawner.http_timeout = 120
-    _print_banner(dp)
+    _print_banner(dp, auth)
     return dp
 
 
-def _print_banner(dp: DatapilotConfig) -> None:
+def _print_banner(dp: DatapilotConfig, auth: str = "native") -> None:
     admin = os.environ.get("DATAPILOT_ADMIN_USER", "admin")
-    admin_pw = (
-        "$DATAPILOT_ADMIN_PASSWORD"
-        if os.environ.get("DATAPILOT_ADMIN_PASSWORD")
-        else dp.path("runtime", "admin_password")
-    )
-    user_pw = (
-        "$DATAPILOT_USER_PASSWORD"
-        if os.environ.get("DATAPILOT_USER_PASSWORD")
-        else dp.path("runtime", "user_password")
-    )
+    url = f"http://{dp.ip}:{dp.port}/"
+    if auth == "native":
+        admin_pw = (
+            "$DATAPILOT_ADMIN_PASSWORD"
+            if os.environ.get("DATAPILOT_ADMIN_PASSWORD")
+            else f"{dp.path('runtime', 'admin_password')} (until you change it)"
+        )
+        how = (
+            f"  log in as {admin!r} with the password in {admin_pw}\n"
+            f"  members (added through the API) sign up at {url}hub/signup with their user\n"
+            f"  name and choose a password; others wait for approval at {url}hub/authorize\n"
+        )
+    else:
+        how = (
+            f"  log in through {auth} ({admin!r} is the hub admin); group claims map to\n"
+            "  organizations (README, Logging in)\n"
+        )
     print(
-        f"\nDatapilot starting at http://{dp.ip}:{dp.port}/\n"
-        f"  log in as {admin!r} with the password in {admin_pw}\n"
-        f"  members (added through the API) log in with the password in {user_pw}\n"
-        f"  state: {dp.home}\n",
+        f"\nDatapilot starting at {url}\n{how}  state: {dp.home}\n",
         file=sys.stderr,
         flush=True,
     )

@@ -162,6 +162,23 @@ class DatapilotConfig(SingletonConfigurable):
     def _default_admin_token(self) -> str:
         return os.environ.get("DATAPILOT_ADMIN_TOKEN", "")
 
+    token_max_age = Integer(
+        help="""Longest lifetime, in seconds, of a JupyterHub API token asked for via the API.
+
+        Defaults to ``$DATAPILOT_TOKEN_MAX_AGE``, else 30 days. Sets JupyterHub's
+        ``token_expires_in_max_seconds``: a token request without an expiry, or a longer
+        one, is refused. Tokens of OAuth logins (cookies) expire with the login cookie.
+
+        Example::
+
+            c.DatapilotConfig.token_max_age = 7 * 24 * 3600
+        """,
+    ).tag(config=True)
+
+    @default("token_max_age")
+    def _default_token_max_age(self) -> int:
+        return int(os.environ.get("DATAPILOT_TOKEN_MAX_AGE") or 30 * 24 * 3600)
+
     def path(self, *parts: str) -> Path:
         """A path under ``home``.
 

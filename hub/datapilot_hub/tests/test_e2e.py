@@ -8,7 +8,7 @@ import io
 import pandas as pd
 import pytest
 
-from .utils import run_in_kernel
+from .utils import hub_login, hub_signup, run_in_kernel
 
 pytestmark = pytest.mark.e2e
 
@@ -117,18 +117,10 @@ def test_server_extension_forwards_and_ingests_workspace_files(scenario):
 
 
 def _browser_login(hub, user: str):
-    """Log in through the hub's login form, as a browser does; returns the client."""
-    import re
-
-    import httpx
-
-    password = (hub.home / "runtime" / "user_password").read_text().strip()
-    browser = httpx.Client(base_url=hub.url, follow_redirects=True, timeout=60)
-    page = browser.get("/hub/login")
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-    r = browser.post("/hub/login", data={"username": user, "password": password, "_xsrf": xsrf})
-    assert r.status_code == 200 and "/hub/login" not in str(r.url), r.text[:300]
-    return browser
+    """Sign up (the member was added through the API) and log in as a browser does."""
+    password = f"pw-{user}-correct-horse"
+    assert "alert-success" in hub_signup(hub, user, password)
+    return hub_login(hub, user, password)
 
 
 def test_browser_login_cookie_reaches_the_data_service(scenario):
@@ -148,19 +140,13 @@ def test_browser_login_cookie_reaches_the_data_service(scenario):
 
 
 def test_wrong_password_is_refused(scenario):
-    import httpx
-
     hub = scenario["hub"]
-    with httpx.Client(base_url=hub.url, follow_redirects=True, timeout=60) as browser:
-        import re
-
-        page = browser.get("/hub/login")
-        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-        r = browser.post(
-            "/hub/login", data={"username": "vera", "password": "wrong", "_xsrf": xsrf}
-        )
-        assert "/hub/login" in str(r.url) or r.status_code == 403
+    browser = hub_login(hub, "vera", "wrong", ok=False)
+    try:
+        assert "Invalid username or password" in browser.last_response.text
         assert browser.get("/services/datapilot/api/v1/me").status_code == 401
+    finally:
+        browser.close()
 
 
 def test_two_instances_run_side_by_side(scenario, tmp_path):

@@ -210,6 +210,50 @@ class HubProcess:
         raise TimeoutError(f"server {user}/{server} not ready:\n{self.log_tail()}")
 
 
+def form_xsrf(page: httpx.Response) -> str:
+    """The ``_xsrf`` hidden field of a hub page's form."""
+    import re
+
+    found = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    assert found, page.text[:300]
+    return found.group(1)
+
+
+def hub_signup(hub: HubProcess, user: str, password: str) -> str:
+    """Sign up on the hub's sign-up page (password accounts); returns the page's message."""
+    import re
+
+    with httpx.Client(base_url=hub.url, follow_redirects=True, timeout=60) as browser:
+        xsrf = form_xsrf(browser.get("/hub/signup"))
+        r = browser.post(
+            "/hub/signup",
+            data={
+                "username": user,
+                "signup_password": password,
+                "signup_password_confirmation": password,
+                "_xsrf": xsrf,
+            },
+        )
+    assert r.status_code == 200, r.text[:300]
+    found = re.search(r'class="alert ([^"]+)"[^>]*>\s*(.*?)\s*</div>', r.text, re.S)
+    assert found, r.text[:500]
+    return f"{found.group(1)}: {found.group(2)}"
+
+
+def hub_login(hub: HubProcess, user: str, password: str, ok: bool = True) -> httpx.Client:
+    """Log in on the hub's login form as a browser does; returns the browser (cookies).
+
+    With ``ok`` it asserts the login succeeded, else that it was refused.
+    """
+    browser = httpx.Client(base_url=hub.url, follow_redirects=True, timeout=60)
+    xsrf = form_xsrf(browser.get("/hub/login"))
+    r = browser.post("/hub/login", data={"username": user, "password": password, "_xsrf": xsrf})
+    browser.last_response = r  # type: ignore[attr-defined]
+    logged_in = r.status_code == 200 and "/hub/login" not in str(r.url)
+    assert logged_in == ok, (r.status_code, str(r.url), r.text[:300])
+    return browser
+
+
 async def run_in_kernel(
     base_url: str, token: str, code: str, timeout: float = 120
 ) -> dict[str, Any]:
