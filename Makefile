@@ -6,14 +6,14 @@ PROXY := deploy/proxy/node_modules/.bin/configurable-http-proxy
 OIDC_PROVIDER := hub/datapilot_hub/tests/oidc_provider/node_modules/oidc-provider/package.json
 export DATAPILOT_HOME ?= $(CURDIR)/.datapilot
 
-.PHONY: run test install proxy oidc-provider migrate postgres lint clean
+.PHONY: run test install proxy oidc-provider migrate postgres redis lint clean
 
 run: install proxy migrate
 	$(BIN)/jupyterhub -f jupyterhub_config.py
 
 # the catalog tests run on SQLite and on PostgreSQL; here PostgreSQL is required
 test: export DATAPILOT_TEST_REQUIRE_POSTGRES = 1
-test: install proxy oidc-provider postgres lint
+test: install proxy oidc-provider postgres redis lint
 	$(BIN)/python -m pytest hub/datapilot_hub/tests datapilot_kernel/tests -p no:jupyter_server $(PYTEST_ARGS)
 	$(BIN)/python -m pytest extensions/datapilot/tests $(PYTEST_ARGS)
 
@@ -45,6 +45,15 @@ postgres:
 	  for v in $$(ls /etc/postgresql); do pg_ctlcluster --skip-systemctl-redirect $$v main start; done; \
 	  for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
 	@pg_isready -h 127.0.0.1 -p 5432
+
+# the rate-limit tests also run against a real Redis: start one when none answers
+redis:
+	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || { \
+	  mkdir -p /var/lib/redis /var/log/redis; \
+	  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+	    --dir /var/lib/redis --logfile /var/log/redis/ci.log; \
+	  for i in $$(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.2; done; }
+	@redis-cli -h 127.0.0.1 ping
 
 lint: install
 	$(BIN)/python -m ruff check .

@@ -162,6 +162,22 @@ class DatapilotConfig(SingletonConfigurable):
     def _default_admin_token(self) -> str:
         return os.environ.get("DATAPILOT_ADMIN_TOKEN", "")
 
+    redis_url = Unicode(
+        help="""Redis that replicas of the data service share (rate-limit budgets).
+
+        Defaults to ``$DATAPILOT_REDIS_URL``; empty keeps the budgets in the process,
+        which is right for a single data service.
+
+        Example::
+
+            c.DatapilotConfig.redis_url = "redis://127.0.0.1:6379/0"
+        """,
+    ).tag(config=True)
+
+    @default("redis_url")
+    def _default_redis_url(self) -> str:
+        return os.environ.get("DATAPILOT_REDIS_URL", "")
+
     token_max_age = Integer(
         help="""Longest lifetime, in seconds, of a JupyterHub API token asked for via the API.
 

@@ -19,7 +19,6 @@ from ..permissions import DATASET_NAME_RE
 from ..storage import Storage
 from ._identity import OrgContext
 from .ingest import MODES
-from .orgs import audit
 
 FORMATS = {
     "json": "application/json",
@@ -191,7 +190,6 @@ class DatasetService:
                     job=running,
                 )
             db.delete(ds)
-            audit(db, ctx.org_id, ctx.caller, "dataset.delete", name)
         self.storage.remove(self.storage.dataset_dir(ctx.org_id, name))
 
     def resolve_read(self, ctx: OrgContext, name: str, req: ReadRequest) -> dict[str, Any]:
@@ -227,9 +225,6 @@ class DatasetService:
                         f"Unknown column(s): {', '.join(unknown)}.",
                         code="unknown_column",
                     )
-            audit(
-                db, ctx.org_id, ctx.caller, "dataset.read", name, version=version, format=req.format
-            )
             return {
                 "name": name,
                 "version": version,

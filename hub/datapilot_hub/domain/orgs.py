@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..catalog import AuditEvent, Catalog, Dataset, DatasetVersion, Membership, Organization
+from ..catalog import Catalog, Dataset, DatasetVersion, Membership, Organization
 from ..errors import DatapilotError, bad_request, not_found
 from ..hubapi import HubClient
 from ..permissions import ROLES, permissions_for
@@ -27,21 +27,6 @@ def org_model(org: Organization) -> dict[str, Any]:
         "plan": org.plan,
         "created": org.created.isoformat(),
     }
-
-
-def audit(
-    db, org_id: int, caller: Caller, action: str, target: str | None = None, **details
-) -> None:
-    """Record an audit event in the current transaction."""
-    db.add(
-        AuditEvent(
-            organization_id=org_id,
-            user_name=caller.name,
-            action=action,
-            target=target,
-            details=details or None,
-        )
-    )
 
 
 class OrgService:
@@ -88,7 +73,6 @@ class OrgService:
                 db.flush()
                 if caller.kind == "user":
                     db.add(Membership(organization_id=org.id, user_name=caller.name, role="admin"))
-                audit(db, org.id, caller, "org.create", slug)
                 model = org_model(org)
         except IntegrityError:
             raise DatapilotError(
@@ -162,7 +146,6 @@ class OrgService:
                 if membership.role == "admin" and role != "admin":
                     self._ensure_other_admin(db, ctx.org_id, user)
                 membership.role = role
-            audit(db, ctx.org_id, ctx.caller, "member.set", user, role=role)
             db.flush()
             model = {"name": user, "role": role, "since": membership.created.isoformat()}
         if self.hub.configured:
@@ -180,7 +163,6 @@ class OrgService:
             if membership.role == "admin":
                 self._ensure_other_admin(db, ctx.org_id, user)
             db.delete(membership)
-            audit(db, ctx.org_id, ctx.caller, "member.remove", user)
         if self.hub.configured:
             await self.hub.remove_from_group(ctx.slug, user)
             await self.hub.stop_server(user, ctx.slug)

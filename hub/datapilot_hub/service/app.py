@@ -6,6 +6,7 @@ It is the only process that holds the catalog and storage credentials.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -17,17 +18,19 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Integer, Unicode, default, validate
+from traitlets import Bool, Dict, Integer, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
 from .. import compute
 from ..catalog import Catalog
 from ..configuration import DatapilotConfig
+from ..domain.audit import AuditLog
 from ..domain.datasets import DatasetService
 from ..domain.ingest import Ingestor, IngestRequest
 from ..domain.jobs import JobRunner
 from ..domain.orgs import OrgService
 from ..hubapi import HubClient
+from ..ratelimit import DEFAULT_RATE_LIMITS, parse_rate_limits, rate_limiter_from_config
 from ..storage import storage_from_config
 from .handlers import default_handlers
 from .handlers.base import NotFoundAPIHandler
@@ -132,6 +135,69 @@ class DataService(Application):
         """,
     ).tag(config=True)
 
+    audit_retention_days = Integer(
+        365,
+        help="""Days an audit event is kept; older events are removed (0 keeps them all).
+
+        The data service removes them when it starts and once a day after.
+
+        Example::
+
+            c.DataService.audit_retention_days = 90
+        """,
+    ).tag(config=True)
+
+    rate_limits = Dict(
+        help="""Rate limits of the expensive calls, per user and per organization.
+
+        ``{call: {"user": rate, "org": rate}}``: ``call`` is ``ingest`` (uploads and
+        workspace ingests), ``transform``, ``insights`` or ``download`` (data reads,
+        ``dp.load``); a rate is ``"<count>/<unit>"`` or ``"<count>/<n> <unit>s"`` with a
+        unit of second, minute, hour or day, and ``None`` means no limit. A call left out
+        keeps its default (see ``datapilot_hub.ratelimit.DEFAULT_RATE_LIMITS``). Over a
+        limit the API answers 429 ``rate_limited`` with ``Retry-After``. The budgets live
+        in the process, or in Redis when ``DatapilotConfig.redis_url`` is set (shared by
+        every replica of the service).
+        Defaults to ``$DATAPILOT_RATE_LIMITS`` (the same as JSON), else no overrides.
+
+        Example::
+
+            c.DataService.rate_limits = {
+                "ingest": {"user": "30/minute", "org": "120/minute"},
+                "download": {"user": "1000/hour", "org": None},
+            }
+        """,
+    ).tag(config=True)
+
+    @default("rate_limits")
+    def _default_rate_limits(self) -> dict:
+        value = os.environ.get("DATAPILOT_RATE_LIMITS", "")
+        return json.loads(value) if value.strip() else {}
+
+    @validate("rate_limits")
+    def _check_rate_limits(self, proposal) -> dict:
+        try:
+            parse_rate_limits({**DEFAULT_RATE_LIMITS, **proposal["value"]})
+        except ValueError as e:
+            raise TraitError(str(e)) from None
+        return proposal["value"]
+
+    rate_limit_prefix = Unicode(
+        help="""Prefix of the rate-limit keys in Redis.
+
+        Replicas of one service share it; two deployments that share a Redis use two.
+        Defaults to ``$DATAPILOT_RATE_LIMIT_PREFIX``, else ``datapilot:rl:``.
+
+        Example::
+
+            c.DataService.rate_limit_prefix = "acme-datapilot:rl:"
+        """,
+    ).tag(config=True)
+
+    @default("rate_limit_prefix")
+    def _default_rate_limit_prefix(self) -> str:
+        return os.environ.get("DATAPILOT_RATE_LIMIT_PREFIX") or "datapilot:rl:"
+
     @property
     def api_prefix(self) -> str:
         """The public URL path of the API, ending in ``/``."""
@@ -154,6 +220,32 @@ class DataService(Application):
         self.jobs = JobRunner(self.catalog, self.storage, self.job_workers)
         self.ingestor = Ingestor(self.catalog, self.storage)
         self.jobs.sweep_stale()
+        self.audit = AuditLog(self.catalog, self.audit_retention_days)
+        self.purge_audit()
+        self.rate_limiter = rate_limiter_from_config(
+            self.rate_limits, self.dp_config.redis_url, self.rate_limit_prefix
+        )
+
+    def purge_audit(self) -> None:
+        """Remove the audit events older than ``audit_retention_days``."""
+        try:
+            removed = self.audit.purge()
+        except Exception:
+            self.log.exception("Could not purge old audit events")
+            return
+        if removed:
+            self.log.info(
+                "Removed %d audit events older than %d days", removed, self.audit_retention_days
+            )
+
+    async def purge_audit_daily(self, stop: asyncio.Event) -> None:
+        """Purge old audit events once a day until ``stop`` is set."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=86400)
+            except asyncio.TimeoutError:
+                await loop.run_in_executor(None, self.purge_audit)
 
     def submit_ingest(self, job_id: str, request: IngestRequest) -> None:
         """Run an ingestion job in the background; the uploaded file is removed after."""
@@ -238,12 +330,15 @@ class DataService(Application):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         self.log.info("Datapilot data service at %s%s", self.bind_url, self.service_prefix)
+        purger = asyncio.create_task(self.purge_audit_daily(stop))
         try:
             await self.orgs.sync_hub_groups()
         except Exception:
             self.log.exception("Could not sync hub groups at start; will retry on changes")
         await stop.wait()
         server.stop()
+        await purger
+        await self.rate_limiter.close()
         self.jobs.shutdown()
         await self.hub.close()
         compute.close()

@@ -98,6 +98,24 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
     "/orgs/{org}/jobs/{job_id}/events": {
         "get": ("WebSocket: the job's model at every change", "member", [_ORG, _JOB], None, "101"),
     },
+    "/orgs/{org}/audit": {
+        "get": (
+            "Audit events, newest first; format=csv exports them",
+            "audit:read",
+            [
+                _ORG,
+                _q("user", "string", "only this caller's events"),
+                _q("action", "string", "only this action (dataset.read, member.set, ...)"),
+                _q("since", "string", "from this ISO 8601 time on", format="date-time"),
+                _q("until", "string", "before this ISO 8601 time", format="date-time"),
+                _q("limit", "integer", "events at most (json: default 100, at most 1000)"),
+                _q("offset", "integer", "newest events to skip"),
+                _q("format", "string", "encoding", enum=["json", "csv"]),
+            ],
+            None,
+            "200",
+        ),
+    },
 }
 
 _ERROR = {

@@ -12,6 +12,11 @@ from tornado import web
 
 from ...domain._identity import Caller, OrgContext, org_context
 from ...errors import DatapilotError
+from ...ratelimit import LIMITED_CALLS
+
+# the path parameters that name an audit event's target when the handler sets none
+# (never a secret such as an invitation code)
+_AUDIT_TARGETS = ("name", "user", "job_id", "invitation_id", "slug")
 
 API_CSP = "frame-ancestors 'none'; default-src 'none'"
 
@@ -36,7 +41,28 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
     401 JSON error. The error body is the contract's ``{"error", "message", "details"}``,
     which JupyterHub's own ``APIHandler`` does not produce (and which cannot run
     outside the hub process anyway).
+
+    Audit: a handler declares what each mutating method (and each data read) does in
+    :attr:`audit_actions`; :meth:`on_finish` records it once, with the caller, the
+    organization, the client address and how the call ended (``ok`` or the error code),
+    so refused (403) and failed calls are in the log too. The organization is the one
+    :meth:`org` resolved: a caller who is not a member (404), not logged in (401) or who
+    named no valid organization leaves no event, so strangers cannot fill another
+    organization's log. Handlers refine the event with :attr:`audit_target` and
+    :attr:`audit_details`.
     """
+
+    #: HTTP method -> audit action (``{"POST": "dataset.import"}``); every POST, PUT,
+    #: PATCH and DELETE has one (a test checks it).
+    audit_actions: dict[str, str] = {}
+    #: the object of the call (default: the ``name``, ``user``, ... path parameter)
+    audit_target: str | None = None
+    #: more to record (version, format, role...), set by the handler as it learns them
+    audit_details: dict[str, Any] | None = None
+
+    _audit_ctx: OrgContext | None = None
+    _audited = False
+    _error_code: str | None = None
 
     @property
     def app(self) -> Any:
@@ -61,7 +87,66 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
 
     def org(self, slug: str) -> OrgContext:
         """The caller in organization ``slug`` (404 when not a member)."""
-        return org_context(self.app.catalog, self.caller(), slug)
+        ctx = org_context(self.app.catalog, self.caller(), slug)
+        # the organization this call's audit event belongs to
+        self._audit_ctx = ctx
+        return ctx
+
+    async def check_rate_limit(self, call: str, ctx: OrgContext) -> None:
+        """Charge an expensive call to the caller and the organization, or raise 429.
+
+        Call it after the permission check, before any work. A 429 carries
+        ``Retry-After`` (seconds) and names the limit in its details.
+
+        Parameters
+        ----------
+        call : str
+            ``ingest``, ``transform``, ``insights`` or ``download``
+            (:data:`~datapilot_hub.ratelimit.LIMITED_CALLS`).
+        ctx : OrgContext
+            The caller in the organization.
+        """
+        if call not in LIMITED_CALLS:
+            raise KeyError(call)
+        await self.app.rate_limiter.check(call, ctx.caller.name, ctx.org_id, ctx.slug)
+
+    def on_finish(self) -> None:
+        self._record_audit()
+
+    def on_connection_close(self) -> None:
+        # a client that goes away mid-download has still read part of the data
+        self._record_audit(aborted=True)
+
+    def _record_audit(self, aborted: bool = False) -> None:
+        action = self.audit_actions.get(self.request.method or "")
+        ctx = self._audit_ctx
+        if action is None or ctx is None or self._audited:
+            return
+        self._audited = True
+        status = self.get_status()
+        if aborted:
+            outcome = "aborted"
+        elif status < 400:
+            outcome = "ok"
+        else:
+            outcome = self._error_code or _STATUS_CODES.get(status, "error")
+        target = self.audit_target
+        if target is None:
+            kwargs = self.path_kwargs
+            target = next((kwargs[k] for k in _AUDIT_TARGETS if k in kwargs), None)
+        try:
+            self.app.audit.record(
+                ctx.org_id,
+                ctx.caller.name,
+                action,
+                target,
+                outcome,
+                self.request.remote_ip,
+                {"status": status, **(self.audit_details or {})},
+            )
+        except Exception:
+            # the answer is already sent; losing an event must at least be loud
+            self.log.exception("Could not record audit event %s in %s", action, ctx.slug)
 
     def json_body(self) -> dict[str, Any]:
         """The request body as a JSON object, or a 400 saying what is wrong with it."""
@@ -86,6 +171,9 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             self.log.error("Catalog error", exc_info=kwargs["exc_info"])
         if isinstance(exc, DatapilotError):
             body = exc.to_json()
+            if status_code == 429 and "retry_after" in exc.details:
+                # set here: send_error clears the headers set before the error
+                self.set_header("Retry-After", str(exc.details["retry_after"]))
         elif isinstance(exc, web.HTTPError) and exc.log_message:
             body = {
                 "error": _STATUS_CODES.get(status_code, "error"),
@@ -100,6 +188,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             }
         if status_code == 405:
             body["message"] = f"{self.request.method} is not allowed on this path."
+        self._error_code = body["error"]
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
 

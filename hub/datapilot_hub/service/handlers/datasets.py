@@ -29,12 +29,14 @@ class DatasetsAPIHandler(APIHandler):
     """
 
     receiver: MultipartReceiver | None = None
+    audit_actions = {"POST": "dataset.import"}
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         if self.request.method != "POST":
             return
         self.ctx = self.org(self.path_kwargs["org"])
         self.ctx.require("data:import")
+        await self.check_rate_limit("ingest", self.ctx)
         boundary = multipart_boundary(self.request.headers.get("Content-Type", ""))
         limit = self.app.max_upload_size
         declared = self.request.headers.get("Content-Length")
@@ -55,9 +57,12 @@ class DatasetsAPIHandler(APIHandler):
     def on_finish(self) -> None:
         if self.receiver is not None:
             self.receiver.cleanup()
+        super().on_finish()
 
     def on_connection_close(self) -> None:
-        self.on_finish()
+        if self.receiver is not None:
+            self.receiver.cleanup()
+        super().on_connection_close()
 
     def get(self, org: str) -> None:
         self.write_json({"datasets": self.app.datasets.list(self.org(org))})
@@ -67,6 +72,7 @@ class DatasetsAPIHandler(APIHandler):
         fields = self.receiver.fields
         name = validate_name(fields.get("name"))
         mode = validate_mode(fields.get("mode", "create"))
+        self.audit_target, self.audit_details = name, {"mode": mode}
         try:
             options = json.loads(fields.get("options") or "{}")
         except ValueError:
@@ -102,6 +108,7 @@ class DatasetsAPIHandler(APIHandler):
             user=self.ctx.caller.name,
             options=options,
         )
+        self.audit_details["job"] = job["id"]
         self.app.submit_ingest(job["id"], request)
         self.set_header("Location", f"{self.app.api_prefix}orgs/{org}/jobs/{job['id']}")
         self.write_json({"job": job, "dataset": name}, 202)
@@ -109,6 +116,8 @@ class DatasetsAPIHandler(APIHandler):
 
 class DatasetAPIHandler(APIHandler):
     """GET /orgs/{org}/datasets/{name} (``data:read``); DELETE (``data:delete``)."""
+
+    audit_actions = {"DELETE": "dataset.delete"}
 
     def get(self, org: str, name: str) -> None:
         self.write_json(self.app.datasets.describe(self.org(org), name))
@@ -137,7 +146,13 @@ def _int_arg(handler: APIHandler, name: str) -> int | None:
 
 
 class DatasetDataAPIHandler(APIHandler):
-    """GET /orgs/{org}/datasets/{name}/data: rows as json, csv, arrow or parquet."""
+    """GET /orgs/{org}/datasets/{name}/data: rows as json, csv, arrow or parquet.
+
+    Every read is an audit event (``dataset.read``; ``dp.load`` in a kernel reads here)
+    and counts against the ``download`` rate limit.
+    """
+
+    audit_actions = {"GET": "dataset.read"}
 
     async def get(self, org: str, name: str) -> None:
         ctx = self.org(org)
@@ -150,6 +165,8 @@ class DatasetDataAPIHandler(APIHandler):
             format=self.get_query_argument("format", "json"),
         )
         target = self.app.datasets.resolve_read(ctx, name, req)
+        self.audit_details = {"version": target["version"], "format": req.format}
+        await self.check_rate_limit("download", ctx)
         self.set_header("Content-Type", FORMATS[req.format])
         if req.format != "json":
             filename = f"{name}-v{target['version']}.{_EXTENSIONS[req.format]}"

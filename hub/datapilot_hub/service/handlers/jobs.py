@@ -28,6 +28,8 @@ class JobAPIHandler(APIHandler):
 class JobCancelAPIHandler(APIHandler):
     """POST /orgs/{org}/jobs/{id}/cancel (the job's owner, or ``data:delete``)."""
 
+    audit_actions = {"POST": "job.cancel"}
+
     def post(self, org: str, job_id: str) -> None:
         self.write_json(self.app.jobs.cancel(self.org(org), job_id))
 

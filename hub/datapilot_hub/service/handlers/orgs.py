@@ -11,6 +11,9 @@ ORG = r"(?P<org>[^/]+)"
 class OrgsAPIHandler(APIHandler):
     """POST /orgs: create an organization (hub admins, or anyone with self-service)."""
 
+    # recorded in the new organization; a refused or failed creation has none to go to
+    audit_actions = {"POST": "org.create"}
+
     async def post(self) -> None:
         caller = self.caller()
         if not (caller.hub_admin or self.app.allow_self_service_orgs):
@@ -19,6 +22,8 @@ class OrgsAPIHandler(APIHandler):
             )
         body = self.json_body()
         model = await self.app.orgs.create(caller, body.get("slug"), body.get("name"))
+        self.org(model["slug"])
+        self.audit_target = model["slug"]
         self.set_header("Location", f"{self.app.api_prefix}orgs/{model['slug']}")
         self.write_json(model, 201)
 
@@ -40,9 +45,12 @@ class MembersAPIHandler(APIHandler):
 class MemberAPIHandler(APIHandler):
     """PUT and DELETE /orgs/{org}/members/{user} (``members:manage``)."""
 
+    audit_actions = {"PUT": "member.set", "DELETE": "member.remove"}
+
     async def put(self, org: str, user: str) -> None:
         ctx = self.org(org)
         body = self.json_body()
+        self.audit_details = {"role": str(body.get("role"))[:30]}
         model, created = await self.app.orgs.set_member(ctx, user, body.get("role"))
         self.write_json(model, 201 if created else 200)
 

@@ -1,0 +1,46 @@
+"""The audit log of an organization: read with filters, or export as CSV."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ...domain.audit import AuditQuery
+from ...errors import bad_request
+from .base import APIHandler
+from .orgs import ORG
+
+_ARGS = ("user", "action", "since", "until", "limit", "offset")
+
+
+class AuditAPIHandler(APIHandler):
+    """GET /orgs/{org}/audit (``audit:read``): events, newest first; ``?format=csv`` exports."""
+
+    async def get(self, org: str) -> None:
+        ctx = self.org(org)
+        ctx.require("audit:read")
+        fmt = self.get_query_argument("format", "json")
+        if fmt not in ("json", "csv"):
+            raise bad_request("format", "format must be json or csv.")
+        args = {name: self.get_query_argument(name, None) for name in _ARGS}
+        query = AuditQuery.from_arguments(args, export=fmt == "csv")
+        if fmt == "json":
+            self.write_json({"events": self.app.audit.events(ctx, query), **_paging(query)})
+            return
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="{ctx.slug}-audit.csv"')
+        pieces = self.app.audit.iter_csv(ctx, query)
+        loop = asyncio.get_running_loop()
+        # each piece is one short catalog read: in a thread, flushed as it comes
+        while (piece := await loop.run_in_executor(None, next, pieces, None)) is not None:
+            self.write(piece.encode())
+            await self.flush()
+        self.finish()
+
+
+def _paging(query: AuditQuery) -> dict[str, int | None]:
+    return {"limit": query.limit, "offset": query.offset}
+
+
+default_handlers = [
+    (rf"/orgs/{ORG}/audit", AuditAPIHandler),
+]
