@@ -170,11 +170,13 @@ class DatapilotNativeAuthenticator(NativeAuthenticator):
         for name in sorted(self.admin_users):
             username = self.normalize_username(name)
             info = self.get_user(username)
+            if info is not None and not self.reset_admin_password:
+                continue
             hashed = bcrypt.hashpw(self.admin_password.encode(), bcrypt.gensalt())
             if info is None:
                 self.db.add(UserInfo(username=username, password=hashed, is_authorized=True))
                 self.log.info("Created the password account of hub admin %s", username)
-            elif self.reset_admin_password:
+            else:
                 info.password = hashed
                 info.is_authorized = True
             self.db.commit()
@@ -440,7 +442,9 @@ class DatapilotOIDCAuthenticator(OrgClaimsMixin, GenericOAuthenticator):
     scopes and claims from ``DATAPILOT_OIDC_*`` variables.
     """
 
-    login_service = Unicode("OpenID Connect", config=True)
+    @default("login_service")
+    def _default_login_service(self) -> str:
+        return os.environ.get("DATAPILOT_OIDC_NAME") or "OpenID Connect"
 
     oidc_issuer = Unicode(
         help="""Issuer URL of the OpenID Connect provider (its discovery document is read).
