@@ -101,6 +101,27 @@ def test_limits_setting_is_checked():
     assert limiter.limits["download"]["org"].count == 1200
 
 
+def test_service_traits(monkeypatch):
+    """``DataService.rate_limits`` comes from $DATAPILOT_RATE_LIMITS and is checked."""
+    from traitlets import TraitError
+
+    from datapilot_hub.configuration import DatapilotConfig
+    from datapilot_hub.service.app import DataService
+
+    monkeypatch.setenv("DATAPILOT_RATE_LIMITS", '{"ingest": {"user": "2/minute"}}')
+    monkeypatch.setenv("DATAPILOT_RATE_LIMIT_PREFIX", "x:")
+    monkeypatch.setenv("DATAPILOT_REDIS_URL", "redis://127.0.0.1:6379/3")
+    service = DataService()
+    assert service.rate_limits == {"ingest": {"user": "2/minute"}}
+    assert service.rate_limit_prefix == "x:"
+    assert service.audit_retention_days == 365
+    assert DatapilotConfig().redis_url == "redis://127.0.0.1:6379/3"
+    with pytest.raises(TraitError, match="not a rate"):
+        DataService(rate_limits={"download": {"user": "lots"}})
+    with pytest.raises(TraitError, match="unknown call"):
+        DataService(rate_limits={"uploads": {}})
+
+
 async def test_user_limit_then_429_with_retry_after(make_limiter):
     limiter = make_limiter({"ingest": {"user": "3/minute"}})
     for _ in range(3):
