@@ -15,6 +15,7 @@ from .spawner import DatapilotSpawner
 
 SERVICE_NAME = "datapilot"
 AUTOMATION_SERVICE = "datapilot-admin"
+CULLER_SERVICE = "idle-culler"
 LOGIN_SERVICE = "datapilot-login"
 _CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -136,6 +137,23 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
     services.append({"name": LOGIN_SERVICE, "api_token": login_token})
     if dp.admin_token:
         services.append({"name": AUTOMATION_SERVICE, "api_token": dp.admin_token})
+    # jupyterhub-idle-culler is the global backstop ($DATAPILOT_IDLE_CULL_TIMEOUT seconds,
+    # 0 turns it off); shorter per-organization idle times are applied by the data
+    # service's server watcher (README "Organization settings")
+    cull_timeout = int(os.environ.get("DATAPILOT_IDLE_CULL_TIMEOUT", "3600"))
+    if cull_timeout > 0:
+        services.append(
+            {
+                "name": CULLER_SERVICE,
+                "command": [
+                    sys.executable,
+                    "-m",
+                    "jupyterhub_idle_culler",
+                    f"--timeout={cull_timeout}",
+                    f"--cull-every={max(30, min(300, cull_timeout // 2))}",
+                ],
+            }
+        )
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = [
         {
@@ -178,7 +196,25 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
         ),
     ]
 
+    if cull_timeout > 0:
+        c.JupyterHub.load_roles.append(
+            {
+                "name": CULLER_SERVICE,
+                "description": "jupyterhub-idle-culler: stop servers idle past the timeout",
+                # the scopes the culler's README asks for
+                "scopes": [
+                    "list:users",
+                    "read:users:activity",
+                    "read:servers",
+                    "delete:servers",
+                ],
+                "services": [CULLER_SERVICE],
+            }
+        )
+
     c.JupyterHub.allow_named_servers = True
+    # the home page lists one server per organization (templates/home.html)
+    c.JupyterHub.template_paths = [str(_CHECKOUT / "templates")]
     # servers are per organization, so there is no default server to send people to:
     # after login they land on the hub home page, which lists their named servers
     c.JupyterHub.redirect_to_server = False

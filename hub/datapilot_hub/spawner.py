@@ -86,6 +86,27 @@ class DatapilotSpawner(SimpleLocalProcessSpawner):
                 f"Your role in {self.name!r} ({org['role']}) does not include notebook servers;"
                 " open the organization's dashboards instead.",
             )
+        await self.apply_org_policy()
+
+    async def apply_org_policy(self) -> None:
+        """Ask the data service for the org's server limits (and its server quota).
+
+        Sets ``mem_limit`` and ``cpu_limit`` from the organization's settings; a plan
+        whose concurrent-server limit is reached refuses the start with its message.
+        """
+        url = f"{self.datapilot_url.rstrip('/')}/api/v1/orgs/{self.name}/server-policy"
+        try:
+            async with httpx.AsyncClient(timeout=30) as client:
+                resp = await client.get(url, headers={"Authorization": f"token {self.api_token}"})
+            body = resp.json()
+        except (httpx.HTTPError, ValueError) as e:
+            raise web.HTTPError(503, f"The Datapilot data service could not be asked: {e}") from e
+        if resp.status_code != 200:
+            raise web.HTTPError(resp.status_code, body.get("message", resp.text[:200]))
+        if body.get("mem_limit"):
+            self.mem_limit = int(body["mem_limit"])
+        if body.get("cpu_limit"):
+            self.cpu_limit = float(body["cpu_limit"])
 
     async def start(self):
         """Check the organization, then start the server."""

@@ -38,11 +38,19 @@ class OrgService:
         The catalog.
     hub : HubClient
         Keeps JupyterHub's groups in step; skipped when not configured.
+    plans : Plans, optional
+        Checks the plan's ``members`` limit and reports usage; none when not given.
+    storage : Storage, optional
+        Where an organization's files are removed when it is deleted.
     """
 
-    def __init__(self, catalog: Catalog, hub: HubClient) -> None:
+    def __init__(
+        self, catalog: Catalog, hub: HubClient, plans: Any = None, storage: Any = None
+    ) -> None:
         self.catalog = catalog
         self.hub = hub
+        self.plans = plans
+        self.storage = storage
 
     def memberships_of(self, user: str) -> list[dict[str, Any]]:
         """Every organization a user belongs to, with role and permissions."""
@@ -103,7 +111,7 @@ class OrgService:
                 .select_from(Membership)
                 .where(Membership.organization_id == ctx.org_id)
             )
-            return {
+            model = {
                 **org_model(org),
                 "role": ctx.role,
                 "permissions": sorted(ctx.permissions),
@@ -113,6 +121,12 @@ class OrgService:
                     "storage_bytes": int(stored),
                 },
             }
+        if self.plans is not None:
+            usage = self.plans.usage(ctx.org_id)
+            model["plan"] = usage.pop("plan")
+            model["limits"] = usage.pop("limits")
+            model["usage"].update(usage)
+        return model
 
     def members(self, ctx: OrgContext) -> list[dict[str, Any]]:
         """Members and their roles."""
@@ -139,6 +153,8 @@ class OrgService:
         with self.catalog.session(ctx.org_id) as db:
             membership = Membership.find(db, ctx.org_id, user)
             created = membership is None
+            if created and self.plans is not None:
+                self.plans.check_members(ctx.org_id)
             if created:
                 membership = Membership(organization_id=ctx.org_id, user_name=user, role=role)
                 db.add(membership)
@@ -166,6 +182,42 @@ class OrgService:
         if self.hub.configured:
             await self.hub.remove_from_group(ctx.slug, user)
             await self.hub.stop_server(user, ctx.slug)
+
+    async def delete(self, caller: Caller, slug: str) -> None:
+        """Delete an organization (hub administrators only): its catalog rows, its
+        stored files, its hub group, and its members' servers for it."""
+        validate_slug(slug)
+        if not caller.hub_admin:
+            # members and strangers alike: only the hub admin may know more
+            with self.catalog.session(system=True) as db:
+                org = Organization.find(db, slug)
+                member = org is not None and Membership.find(db, org.id, caller.name)
+            if not member:
+                raise not_found("organization", slug)
+            raise DatapilotError(
+                403,
+                "forbidden",
+                "Only hub administrators can delete an organization.",
+                permission="hub admin",
+            )
+        with self.catalog.session(system=True) as db:
+            org = Organization.find(db, slug)
+            if org is None:
+                raise not_found("organization", slug)
+            org_id = org.id
+            users = [
+                m.user_name
+                for m in db.scalars(select(Membership).where(Membership.organization_id == org_id))
+            ]
+            # ON DELETE CASCADE removes memberships, datasets, jobs, invitations, usage
+            db.delete(org)
+        log.warning("Organization %s (id %s) deleted by %s", slug, org_id, caller.name)
+        if self.storage is not None:
+            self.storage.remove(self.storage.org_prefix(org_id))
+        if self.hub.configured:
+            for user in users:
+                await self.hub.stop_server(user, slug)
+            await self.hub.delete_group(slug)
 
     @staticmethod
     def _ensure_other_admin(db, org_id: int, user: str) -> None:

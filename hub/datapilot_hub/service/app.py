@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,13 +28,18 @@ from ..configuration import DatapilotConfig
 from ..domain.audit import AuditLog
 from ..domain.datasets import DatasetService
 from ..domain.ingest import Ingestor, IngestRequest
+from ..domain.invitations import InvitationService
 from ..domain.jobs import JobRunner
+from ..domain.org_settings import OrgSettingsService
 from ..domain.orgs import OrgService
+from ..domain.plans import DEFAULT_PLANS, Plans, validate_plans
+from ..domain.servers import ServerWatcher
 from ..hubapi import HubClient
 from ..ratelimit import DEFAULT_RATE_LIMITS, parse_rate_limits, rate_limiter_from_config
 from ..storage import storage_from_config
 from .handlers import default_handlers
 from .handlers.base import NotFoundAPIHandler
+from .invitation_page import default_handlers as invitation_pages
 from .pages import default_handlers as page_handlers
 
 
@@ -127,13 +133,91 @@ class DataService(Application):
         False,
         help="""Let any logged-in user create an organization (and become its Admin).
 
-        When False only hub administrators can create organizations.
+        When False (the default) only hub administrators can create organizations.
+        Defaults to ``$DATAPILOT_SELF_SERVICE_ORGS`` (``1``/``true``/``yes`` turn it on).
 
         Example::
 
             c.DataService.allow_self_service_orgs = True
         """,
     ).tag(config=True)
+
+    @default("allow_self_service_orgs")
+    def _default_self_service(self) -> bool:
+        value = os.environ.get("DATAPILOT_SELF_SERVICE_ORGS", "")
+        return value.strip().lower() in ("1", "true", "yes", "on")
+
+    plans = Dict(
+        help="""Plans and their limits: ``{plan name: {limit: number or None}}``.
+
+        Limits: ``members``, ``datasets``, ``storage_bytes``, ``rows_per_dataset``,
+        ``servers`` (concurrent notebook servers), ``dask_workers`` (per job). A limit
+        left out or ``None`` is unlimited. ``organizations.plan`` names the plan of each
+        organization; a hub administrator changes it with ``PUT /orgs/{org}/plan``.
+        Defaults to the JSON object in ``$DATAPILOT_PLANS``, else ``free``, ``team``
+        and ``business`` (see ``datapilot_hub.domain.plans.DEFAULT_PLANS``).
+
+        Example::
+
+            c.DataService.plans = {
+                "free": {"members": 3, "datasets": 10, "storage_bytes": 2**30,
+                         "rows_per_dataset": 10**6, "servers": 1, "dask_workers": 1},
+                "enterprise": {"dask_workers": 64},
+            }
+        """,
+    ).tag(config=True)
+
+    @default("plans")
+    def _default_plans(self) -> dict:
+        value = os.environ.get("DATAPILOT_PLANS", "").strip()
+        return json.loads(value) if value else DEFAULT_PLANS
+
+    @validate("plans")
+    def _check_plans(self, proposal) -> dict:
+        return validate_plans(proposal["value"])
+
+    default_plan = Unicode(
+        help="""The plan of organizations whose plan is not one of :attr:`plans`.
+
+        Defaults to ``$DATAPILOT_DEFAULT_PLAN``, else ``free``.
+
+        Example::
+
+            c.DataService.default_plan = "team"
+        """,
+    ).tag(config=True)
+
+    @default("default_plan")
+    def _default_default_plan(self) -> str:
+        return os.environ.get("DATAPILOT_DEFAULT_PLAN", "free")
+
+    server_poll_interval = Integer(
+        help="""Seconds between two looks at the hub's running notebook servers.
+
+        Each look records server time (``server_seconds`` usage) and stops servers
+        idle longer than their organization's ``idle_timeout`` setting. 0 turns it off.
+        Defaults to ``$DATAPILOT_SERVER_POLL_INTERVAL``, else 60.
+
+        Example::
+
+            c.DataService.server_poll_interval = 30
+        """,
+    ).tag(config=True)
+
+    @default("server_poll_interval")
+    def _default_server_poll_interval(self) -> int:
+        return int(os.environ.get("DATAPILOT_SERVER_POLL_INTERVAL", "60"))
+
+    @property
+    def limits(self) -> Limits:
+        """The upload bounds, as the ingestion pipeline takes them."""
+        return Limits(
+            max_uncompressed=self.max_uncompressed_size,
+            max_ratio=self.max_compression_ratio,
+            max_columns=self.max_columns,
+            max_cell_bytes=self.max_cell_bytes,
+            max_line_bytes=self.max_line_bytes,
+        )
 
     audit_retention_days = Integer(
         365,
@@ -215,7 +299,12 @@ class DataService(Application):
             self.catalog.upgrade()
         self.storage = storage_from_config(self.dp_config)
         self.hub = HubClient()
-        self.orgs = OrgService(self.catalog, self.hub)
+        # quotas and metering against the configured plans (the trait is the table)
+        self.quotas = Plans(self.catalog, self.plans, self.default_plan)
+        self.orgs = OrgService(self.catalog, self.hub, self.quotas, self.storage)
+        self.org_settings = OrgSettingsService(self.catalog, self.quotas)
+        self.invitations = InvitationService(self.catalog, self.hub, self.quotas)
+        self.servers = ServerWatcher(self.catalog, self.hub, self.quotas)
         self.datasets = DatasetService(self.catalog, self.storage)
         self.jobs = JobRunner(self.catalog, self.storage, self.job_workers)
         self.ingestor = Ingestor(self.catalog, self.storage)
@@ -251,15 +340,43 @@ class DataService(Application):
         """Run an ingestion job in the background; the uploaded file is removed after."""
 
         def work(handle):
+            started = time.monotonic()
+            result = None
             try:
-                return self.ingestor.run(request, handle)
+                result = self.ingestor.run(request, handle)
+                return result
             finally:
                 try:
                     os.unlink(request.source_path)
                 except FileNotFoundError:
                     pass
+                self._meter_job(request, job_id, time.monotonic() - started, result)
 
         self.jobs.submit(job_id, request.org_id, work)
+
+    def _meter_job(self, request: IngestRequest, job_id: str, seconds: float, result) -> None:
+        # metering must never fail the job it measures
+        try:
+            self.quotas.record_job(
+                request.org_id, request.user, {"id": job_id, "seconds": seconds, "result": result}
+            )
+        except Exception:
+            self.log.exception("Could not record the usage of job %s", job_id)
+
+    async def watch_servers(self, stop: asyncio.Event) -> None:
+        """Every :attr:`server_poll_interval` seconds: meter server time, cull idle servers."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.server_poll_interval)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                done = await self.servers.tick()
+                if done["culled"]:
+                    self.log.info("Culled idle servers: %s", done["culled"])
+            except Exception:
+                self.log.exception("Server watch failed; trying again next time")
 
     async def health_checks(self) -> dict[str, Any]:
         """Catalog, storage and compute checks, each ``{"status": "ok"|"error", ...}``."""
@@ -288,6 +405,7 @@ class DataService(Application):
             (url_path_join(self.api_prefix, r"(.*)"), NotFoundAPIHandler),
             (url_path_join(self.service_prefix, "oauth_callback"), HubOAuthCallbackHandler),
             *[(url_path_join(self.service_prefix, path), h) for path, h in page_handlers],
+            *[(url_path_join(self.service_prefix, path), h) for path, h in invitation_pages],
         ]
         return web.Application(
             handlers,
@@ -335,7 +453,12 @@ class DataService(Application):
             await self.orgs.sync_hub_groups()
         except Exception:
             self.log.exception("Could not sync hub groups at start; will retry on changes")
+        watcher = None
+        if self.hub.configured and self.server_poll_interval > 0:
+            watcher = asyncio.create_task(self.watch_servers(stop))
         await stop.wait()
+        if watcher is not None:
+            await watcher
         server.stop()
         await purger
         await self.rate_limiter.close()

@@ -19,6 +19,13 @@ _NAME = {
 }
 _USER = {"name": "user", "in": "path", "required": True, "schema": {"type": "string"}}
 _JOB = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_INVITATION = {
+    "name": "invitation_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
+_CODE = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 def _q(name: str, typ: str, description: str, **schema: Any) -> dict[str, Any]:
@@ -39,13 +46,85 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
     "/orgs": {
         "post": (
             "Create an organization",
-            "hub admin",
+            "hub admin, or any user with self-service organizations",
             [],
             {"slug": "string", "name": "string"},
             "201",
         )
     },
-    "/orgs/{org}": {"get": ("Organization, plan and usage", "member", [_ORG], None, "200")},
+    "/orgs/{org}": {
+        "get": ("Organization, plan and usage", "member", [_ORG], None, "200"),
+        "delete": (
+            "Delete the organization, its data, hub group and servers",
+            "hub admin",
+            [_ORG],
+            None,
+            "204",
+        ),
+    },
+    "/orgs/{org}/invitations": {
+        "get": ("Invitations with their state", "members:manage", [_ORG], None, "200"),
+        "post": (
+            "Make a single-use, expiring invitation; the answer holds its code and link once",
+            "members:manage",
+            [_ORG],
+            {"role": "string", "email": "string", "expires_in": "integer"},
+            "201",
+        ),
+    },
+    "/orgs/{org}/invitations/{invitation_id}": {
+        "delete": ("Revoke an invitation", "members:manage", [_ORG, _INVITATION], None, "200"),
+    },
+    "/invitations/{code}/accept": {
+        "post": (
+            "Join the invitation's organization with its role",
+            "logged in",
+            [_CODE],
+            None,
+            "200",
+        ),
+    },
+    "/orgs/{org}/settings": {
+        "get": ("Name, default role, server limits, idle time", "member", [_ORG], None, "200"),
+        "patch": (
+            "Change settings (null resets a limit)",
+            "org:manage",
+            [_ORG],
+            {
+                "name": "string",
+                "default_role": "string",
+                "mem_limit": "string",
+                "cpu_limit": "number",
+                "idle_timeout": "integer",
+            },
+            "200",
+        ),
+    },
+    "/orgs/{org}/plan": {
+        "put": ("Change the plan", "hub admin", [_ORG], {"plan": "string"}, "200"),
+    },
+    "/orgs/{org}/usage": {
+        "get": (
+            "Usage levels, metered sums, plan limits and recent records",
+            "member",
+            [
+                _ORG,
+                _q("since", "string", "sums from this ISO 8601 time on", format="date-time"),
+                _q("metric", "string", "only records of this metric"),
+            ],
+            None,
+            "200",
+        ),
+    },
+    "/orgs/{org}/server-policy": {
+        "get": (
+            "Limits of the caller's new notebook server; checks the server quota",
+            "notebooks:run",
+            [_ORG],
+            None,
+            "200",
+        ),
+    },
     "/orgs/{org}/members": {"get": ("Members and roles", "member", [_ORG], None, "200")},
     "/orgs/{org}/members/{user}": {
         "put": (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 
 import pandas as pd
@@ -69,13 +70,10 @@ def test_openapi_document_matches_the_handlers(hub):
     assert documented == {p: set(m) for p, m in OPERATIONS.items()}
     served = {}
     for regex, handler in default_handlers:
-        path = regex.replace("(?P<org>[^/]+)", "{org}").replace("(?P<name>[^/]+)", "{name}")
-        path = path.replace("(?P<user>[^/]+)", "{user}").replace(
-            "(?P<job_id>[0-9a-f]{32}|[^/]+)", "{job_id}"
-        )
+        path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", regex)
         methods = {
             m
-            for m in ("get", "post", "put", "delete")
+            for m in ("get", "post", "put", "patch", "delete")
             if getattr(handler, m).__qualname__.split(".")[0] == handler.__name__
         }
         served[path] = methods

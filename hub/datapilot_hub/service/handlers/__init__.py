@@ -1,10 +1,12 @@
 """HTTP handlers of the data service: parse, authorize, call the domain layer."""
 
-from . import audit, datasets, jobs, orgs, system
+from . import audit, datasets, invitations, jobs, orgs, settings, system
 
 default_handlers = [
     *system.default_handlers,
     *orgs.default_handlers,
+    *invitations.default_handlers,
+    *settings.default_handlers,
     *datasets.default_handlers,
     *jobs.default_handlers,
     *audit.default_handlers,

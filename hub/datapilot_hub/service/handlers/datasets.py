@@ -83,6 +83,7 @@ class DatasetsAPIHandler(APIHandler):
         if upload is None:
             raise bad_request("file", "The upload has no 'file' part.", code="missing_file")
         self.app.datasets.check_write(self.ctx, name, mode)
+        self.app.quotas.check_upload(self.ctx, name, mode)
         upload = self.receiver.take_file("file")
         try:
             job = self.app.jobs.create(
@@ -123,7 +124,9 @@ class DatasetAPIHandler(APIHandler):
         self.write_json(self.app.datasets.describe(self.org(org), name))
 
     def delete(self, org: str, name: str) -> None:
-        self.app.datasets.delete(self.org(org), name)
+        ctx = self.org(org)
+        self.app.datasets.delete(ctx, name)
+        self.app.quotas.record_storage(ctx.org_id, ctx.caller.name, deleted=name)
         self.set_status(204)
         self.finish()
 

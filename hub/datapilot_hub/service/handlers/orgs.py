@@ -29,10 +29,21 @@ class OrgsAPIHandler(APIHandler):
 
 
 class OrgAPIHandler(APIHandler):
-    """GET /orgs/{org}: the organization, plan and usage (members)."""
+    """GET /orgs/{org}: the organization, plan and usage (members); DELETE (hub admins)."""
+
+    audit_actions = {"DELETE": "org.delete"}
 
     def get(self, org: str) -> None:
         self.write_json(self.app.orgs.info(self.org(org)))
+
+    async def delete(self, org: str) -> None:
+        ctx = self.org(org)
+        await self.app.orgs.delete(ctx.caller, org)
+        # a refused deletion is in the organization's log; a done one went with the log
+        # itself (the service log has it), so there is no organization to record it in
+        self._audit_ctx = None
+        self.set_status(204)
+        self.finish()
 
 
 class MembersAPIHandler(APIHandler):
