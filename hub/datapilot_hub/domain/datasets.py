@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlalchemy import select
@@ -136,7 +137,7 @@ class DatasetService:
                 "rows": cur.rows,
                 "bytes": cur.bytes,
                 "columns": [
-                    {k: c[k] for k in ("name", "label", "type", "nullable", "stats")}
+                    {k: c.get(k) for k in ("name", "label", "type", "nullable", "unit", "stats")}
                     for c in cur.columns
                 ],
                 "report": cur.report,
@@ -151,6 +152,20 @@ class DatasetService:
         with self.catalog.session(ctx.org_id) as db:
             ds = self._visible(db, ctx, name)
             return [version_model(v, ds.current_version) for v in ds.versions]
+
+    def rollback(self, ctx: OrgContext, name: str, version: Any) -> dict[str, Any]:
+        """Make an older version current again (versions themselves never change)."""
+        ctx.require("data:import")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise bad_request("version", "version must be a version number.")
+        with self.catalog.session(ctx.org_id) as db:
+            ds = self._visible(db, ctx, name)
+            if not any(v.version == version for v in ds.versions):
+                raise DatapilotError(
+                    404, "not_found", f"{name!r} has no version {version}.", version=version
+                )
+            ds.current_version = version
+        return self.describe(ctx, name)
 
     def check_write(self, ctx: OrgContext, name: str, mode: str) -> None:
         """Refuse an import before its job starts: bad names, conflicts, missing targets."""
@@ -325,8 +340,38 @@ class _ChunkSink(io.RawIOBase):
         return out
 
 
-def _csv_writer(sink, schema: pa.Schema) -> pacsv.CSVWriter:
-    return pacsv.CSVWriter(sink, schema)
+class _SafeCSVWriter:
+    """CSV with spreadsheet formulas neutralized: a text cell starting with = + - @ (or a
+    tab or carriage return) gets a leading ' so that Excel shows it instead of running it."""
+
+    def __init__(self, sink, schema: pa.Schema) -> None:
+        self._writer = pacsv.CSVWriter(sink, schema)
+        self._text = [
+            pa.types.is_string(f.type) or pa.types.is_large_string(f.type) for f in schema
+        ]
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        columns = [
+            _neutralize(col) if is_text else col
+            for col, is_text in zip(batch.columns, self._text, strict=True)
+        ]
+        self._writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=batch.schema))
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def _neutralize(col: pa.Array) -> pa.Array:
+    risky = pc.match_substring_regex(col, r"^[=+\-@\t\r]")
+    return pc.if_else(
+        risky,
+        pc.binary_join_element_wise(pa.scalar("'", col.type), col, pa.scalar("", col.type)),
+        col,
+    )
+
+
+def _csv_writer(sink, schema: pa.Schema) -> _SafeCSVWriter:
+    return _SafeCSVWriter(sink, schema)
 
 
 def _parquet_writer(sink, schema: pa.Schema) -> pq.ParquetWriter:

@@ -137,7 +137,14 @@ class JobRunner:
         except JobCancelled:
             self._finish(job_id, org_id, "cancelled", error="The job was cancelled.")
         except DatapilotError as e:
-            self._finish(job_id, org_id, "failed", error=e.message)
+            # the code and details let a client act on a failure as on an API error
+            self._finish(
+                job_id,
+                org_id,
+                "failed",
+                error=e.message,
+                result={"error": e.code, "status": e.status, "details": e.details},
+            )
         except Exception as e:
             log.exception("Job %s failed", job_id)
             self._finish(job_id, org_id, "failed", error=f"Internal error: {type(e).__name__}: {e}")

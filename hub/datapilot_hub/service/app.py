@@ -27,7 +27,7 @@ from ..catalog import Catalog
 from ..configuration import DatapilotConfig
 from ..domain.audit import AuditLog
 from ..domain.datasets import DatasetService
-from ..domain.ingest import Ingestor, IngestRequest
+from ..domain.ingest import Ingestor, IngestRequest, Limits
 from ..domain.invitations import InvitationService
 from ..domain.jobs import JobRunner
 from ..domain.org_settings import OrgSettingsService
@@ -116,6 +116,62 @@ class DataService(Application):
         Example::
 
             c.DataService.job_workers = 4
+        """,
+    ).tag(config=True)
+
+    max_uncompressed_size = Integer(
+        8 * 1024**3,
+        help="""The most bytes a compressed upload (.zip, .gz, a workbook) may expand to.
+
+        Checked from the archive's directory, before anything is decompressed.
+
+        Example::
+
+            c.DataService.max_uncompressed_size = 4 * 1024**3
+        """,
+    ).tag(config=True)
+
+    max_compression_ratio = Integer(
+        200,
+        help="""The largest expansion ratio of one member of a compressed upload.
+
+        Larger ratios are refused as compression bombs (413).
+
+        Example::
+
+            c.DataService.max_compression_ratio = 100
+        """,
+    ).tag(config=True)
+
+    max_columns = Integer(
+        2000,
+        help="""The most columns an uploaded table may have (422 beyond).
+
+        Example::
+
+            c.DataService.max_columns = 500
+        """,
+    ).tag(config=True)
+
+    max_cell_bytes = Integer(
+        1024**2,
+        help="""The largest single cell of an uploaded table, in bytes (422 beyond).
+
+        Example::
+
+            c.DataService.max_cell_bytes = 64 * 1024
+        """,
+    ).tag(config=True)
+
+    max_line_bytes = Integer(
+        16 * 1024**2,
+        help="""The longest line (or quoted value spanning lines) of a text upload, in bytes.
+
+        It is also the block size of the streaming CSV reader.
+
+        Example::
+
+            c.DataService.max_line_bytes = 4 * 1024**2
         """,
     ).tag(config=True)
 
@@ -307,8 +363,11 @@ class DataService(Application):
         self.servers = ServerWatcher(self.catalog, self.hub, self.quotas)
         self.datasets = DatasetService(self.catalog, self.storage)
         self.jobs = JobRunner(self.catalog, self.storage, self.job_workers)
-        self.ingestor = Ingestor(self.catalog, self.storage)
+        self.ingestor = Ingestor(
+            self.catalog, self.storage, self.limits, str(self.dp_config.path("tmp"))
+        )
         self.jobs.sweep_stale()
+        self._clean_tmp()
         self.audit = AuditLog(self.catalog, self.audit_retention_days)
         self.purge_audit()
         self.rate_limiter = rate_limiter_from_config(
@@ -335,6 +394,13 @@ class DataService(Application):
                 await asyncio.wait_for(stop.wait(), timeout=86400)
             except asyncio.TimeoutError:
                 await loop.run_in_executor(None, self.purge_audit)
+
+    def _clean_tmp(self) -> None:
+        # uploads and spools in tmp/ belong to jobs of a previous run that died with it
+        for path in self.dp_config.path("tmp").glob("*"):
+            if path.name.startswith(("upload-", "spool-")):
+                self.log.warning("Removing %s left by a previous run", path)
+                path.unlink(missing_ok=True)
 
     def submit_ingest(self, job_id: str, request: IngestRequest) -> None:
         """Run an ingestion job in the background; the uploaded file is removed after."""

@@ -153,6 +153,15 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
     "/orgs/{org}/datasets/{name}/versions": {
         "get": ("Immutable versions with lineage", "data:read", [_ORG, _NAME], None, "200"),
     },
+    "/orgs/{org}/datasets/{name}/rollback": {
+        "post": (
+            "Make an older version current again",
+            "data:import",
+            [_ORG, _NAME],
+            {"version": "integer"},
+            "200",
+        ),
+    },
     "/orgs/{org}/datasets/{name}/data": {
         "get": (
             "Rows as json, csv, arrow or parquet",

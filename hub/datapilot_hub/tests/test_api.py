@@ -169,6 +169,17 @@ def test_replace_and_append_make_new_versions(hub, world):
     old = hub.api("GET", "/orgs/acme/datasets/ledger/data?version=2", t).json()
     assert [row["a"] for row in old["rows"]] == [1, 2, 3]
 
+    r = hub.api("POST", "/orgs/acme/datasets/ledger/rollback", t, json={"version": 2})
+    assert r.status_code == 200 and r.json()["version"] == 2 and r.json()["rows"] == 3
+    r = hub.api("POST", "/orgs/acme/datasets/ledger/rollback", t, json={"version": 9})
+    assert r.status_code == 404
+    r = hub.api("POST", "/orgs/acme/datasets/ledger/rollback", t, json={"version": "2"})
+    assert r.status_code == 400 and r.json()["details"]["field"] == "version"
+    assert (
+        hub.api("POST", "/orgs/acme/datasets/ledger/rollback", t, json={"version": 3}).status_code
+        == 200
+    )
+
     r = hub.upload("acme", t, "ledger", b"a,c\n1,x\n", "bad.csv", mode="append")
     job = hub.wait_job("acme", r.json()["job"]["id"], t)
     assert job["state"] == "failed" and "'c'" in job["error"]
@@ -235,6 +246,7 @@ def _every_endpoint(job_id: str):
         ("GET", "/orgs/acme/datasets/sales", {}),
         ("DELETE", "/orgs/acme/datasets/sales", {}),
         ("GET", "/orgs/acme/datasets/sales/versions", {}),
+        ("POST", "/orgs/acme/datasets/sales/rollback", {"json": {"version": 1}}),
         ("GET", "/orgs/acme/datasets/sales/data", {}),
         ("GET", "/orgs/acme/datasets/sales/data?format=parquet", {}),
         ("GET", f"/orgs/acme/jobs/{job_id}", {}),
@@ -269,6 +281,7 @@ def test_unknown_organization_is_the_same_404(hub, world):
             {"data": {"name": "x"}, "files": {"file": ("x.csv", b"a\n1\n")}},
         ),
         ("vera", "DELETE", "/orgs/acme/datasets/sales", {}),
+        ("vera", "POST", "/orgs/acme/datasets/sales/rollback", {"json": {"version": 1}}),
         ("alice", "DELETE", "/orgs/acme/datasets/sales", {}),
         ("vera", "PUT", "/orgs/acme/members/someone", {"json": {"role": "viewer"}}),
         ("mona", "PUT", "/orgs/acme/members/someone", {"json": {"role": "viewer"}}),
@@ -396,13 +409,26 @@ def test_declared_oversize_upload_is_413_before_the_body(hub, world):
     assert json.loads(body[body.index(b"{") :])["error"] == "too_large"
 
 
-def test_bad_content_fails_the_job_and_leaves_nothing(hub, world):
+def test_binary_content_is_refused_before_any_job(hub, world):
     t = world["tokens"]["alice"]
-    r = hub.upload("acme", t, "binary", b"\x7fELF\x00\x00\x01binary", "x.csv")
-    job = hub.wait_job("acme", r.json()["job"]["id"], t)
-    assert job["state"] == "failed" and "binary" in job["error"]
+    r = hub.upload("acme", t, "binary", b"\x7fELF\x02\x01\x01" + b"\x00" * 64, "x.csv")
+    assert r.status_code == 415 and r.json()["error"] == "unsupported_type", r.text
+    assert "ELF" in r.json()["message"]
     assert hub.api("GET", "/orgs/acme/datasets/binary", t).status_code == 404
-    assert not list((hub.home / "storage").glob("org-*/datasets/binary/v*"))
+    assert not list((hub.home / "storage").glob("org-*/datasets/binary"))
+    assert not list((hub.home / "tmp").glob("upload-*"))
+
+
+def test_unknown_option_is_400(hub, world):
+    t = world["tokens"]["alice"]
+    r = hub.api(
+        "POST",
+        "/orgs/acme/datasets",
+        t,
+        data={"name": "opt", "options": '{"delimter": ";"}'},
+        files={"file": ("x.csv", b"a\n1\n")},
+    )
+    assert r.status_code == 400 and r.json()["details"]["field"] == "options.delimter"
 
 
 def test_manager_deletes_a_dataset(hub, world):

@@ -9,7 +9,7 @@ import os
 from tornado import web
 
 from ...domain.datasets import FORMATS, ReadRequest, validate_mode, validate_name
-from ...domain.ingest import IngestRequest
+from ...domain.ingest import IngestRequest, sniff, validate_options
 from ...errors import DatapilotError, bad_request
 from .._upload import MultipartReceiver, multipart_boundary
 from .base import APIHandler
@@ -74,16 +74,20 @@ class DatasetsAPIHandler(APIHandler):
         mode = validate_mode(fields.get("mode", "create"))
         self.audit_target, self.audit_details = name, {"mode": mode}
         try:
-            options = json.loads(fields.get("options") or "{}")
+            options = validate_options(json.loads(fields.get("options") or "{}"))
         except ValueError:
             raise bad_request("options", "options must be a JSON object.") from None
-        if not isinstance(options, dict):
-            raise bad_request("options", "options must be a JSON object.")
         upload = self.receiver.files.get("file")
         if upload is None:
             raise bad_request("file", "The upload has no 'file' part.", code="missing_file")
         self.app.datasets.check_write(self.ctx, name, mode)
         self.app.quotas.check_upload(self.ctx, name, mode)
+        source_name = upload["filename"] or f"{name}.upload"
+        # the content decides what the file is, not its name: a wrong or hostile file is
+        # refused here, before any job exists
+        sniffed = await asyncio.get_running_loop().run_in_executor(
+            None, sniff, upload["path"], source_name, options, self.app.limits
+        )
         upload = self.receiver.take_file("file")
         try:
             job = self.app.jobs.create(
@@ -92,9 +96,10 @@ class DatasetsAPIHandler(APIHandler):
                 name,
                 {
                     "mode": mode,
-                    "source": upload["filename"],
+                    "source": source_name,
                     "bytes": upload["size"],
                     "options": options,
+                    "format": sniffed.format,
                 },
             )
         except BaseException:
@@ -105,9 +110,10 @@ class DatasetsAPIHandler(APIHandler):
             dataset=name,
             mode=mode,
             source_path=upload["path"],
-            source_name=upload["filename"] or f"{name}.upload",
+            source_name=source_name,
             user=self.ctx.caller.name,
             options=options,
+            sniffed=sniffed.to_json(),
         )
         self.audit_details["job"] = job["id"]
         self.app.submit_ingest(job["id"], request)
@@ -136,6 +142,17 @@ class DatasetVersionsAPIHandler(APIHandler):
 
     def get(self, org: str, name: str) -> None:
         self.write_json({"versions": self.app.datasets.versions(self.org(org), name)})
+
+
+class DatasetRollbackAPIHandler(APIHandler):
+    """POST /orgs/{org}/datasets/{name}/rollback ``{"version": n}`` (``data:import``)."""
+
+    audit_actions = {"POST": "dataset.rollback"}
+
+    def post(self, org: str, name: str) -> None:
+        body = self.json_body()
+        self.audit_target, self.audit_details = name, {"version": body.get("version")}
+        self.write_json(self.app.datasets.rollback(self.org(org), name, body.get("version")))
 
 
 def _int_arg(handler: APIHandler, name: str) -> int | None:
@@ -188,5 +205,6 @@ default_handlers = [
     (rf"/orgs/{ORG}/datasets", DatasetsAPIHandler),
     (rf"/orgs/{ORG}/datasets/{NAME}", DatasetAPIHandler),
     (rf"/orgs/{ORG}/datasets/{NAME}/versions", DatasetVersionsAPIHandler),
+    (rf"/orgs/{ORG}/datasets/{NAME}/rollback", DatasetRollbackAPIHandler),
     (rf"/orgs/{ORG}/datasets/{NAME}/data", DatasetDataAPIHandler),
 ]

@@ -1,0 +1,729 @@
+"""The ingestion pipeline: sniff, profile the whole file, decide types, convert, publish.
+
+Text formats (CSV and friends, Excel, JSON Lines) go through two passes. Pass one reads
+the file once as text, cleans it (trim, null tokens), profiles every column and spools
+the cleaned batches to a local Arrow file. The types are decided from the whole file.
+Pass two reads the spool (memory-mapped) and converts and writes Parquet batch by
+batch, so memory stays flat whatever the size. Parquet uploads are typed already and
+are copied batch by batch.
+
+The version becomes visible only by the catalog commit at the end; a failure removes
+what was written (the job runner does), and a crash is swept at the next start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ...catalog import Catalog, Dataset, DatasetVersion, utcnow
+from ...errors import DatapilotError
+from ...storage import Storage
+from ..jobs import JobHandle
+from ._infer import TYPES, ColumnProfile, Locale, clean_text, convert, logical_type
+from ._sniff import Limits, Sniffed, sniff
+from ._sources import open_source
+
+MODES = ("create", "replace", "append")
+OPTION_KEYS = {
+    "sheet",
+    "header",
+    "delimiter",
+    "encoding",
+    "decimal",
+    "thousands",
+    "dayfirst",
+    "types",
+    "dedupe",
+    "allow_schema_change",
+    "tolerance",
+}
+_EXAMPLES = 5
+_ROW_NUMBERS = 10
+
+
+def normalize_names(labels: list[str]) -> list[str]:
+    """Lower snake_case column names, unique and never empty.
+
+    Parameters
+    ----------
+    labels : list of str
+        Headers as uploaded.
+    """
+    names: list[str] = []
+    seen: set[str] = set()
+    for i, label in enumerate(labels, start=1):
+        text = unicodedata.normalize("NFKD", str(label)).encode("ascii", "ignore").decode()
+        name = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower() or f"column_{i}"
+        if name[0].isdigit():
+            name = f"c_{name}"
+        base, n = name[:60], 2
+        name = base
+        while name in seen:
+            name = f"{base}_{n}"
+            n += 1
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def validate_options(options: Any) -> dict[str, Any]:
+    """Check an upload's ``options`` object; 400 naming the first bad option."""
+    if not isinstance(options, dict):
+        raise DatapilotError(
+            400, "invalid_input", "options must be a JSON object.", field="options"
+        )
+
+    def bad(key: str, message: str) -> DatapilotError:
+        return DatapilotError(
+            400, "invalid_input", f"options.{key} {message}", field=f"options.{key}"
+        )
+
+    unknown = set(options) - OPTION_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        raise bad(key, f"is not an option; known: {', '.join(sorted(OPTION_KEYS))}.")
+    for key in ("header", "dayfirst", "dedupe", "allow_schema_change"):
+        if key in options and not isinstance(options[key], bool):
+            raise bad(key, "must be true or false.")
+    if "decimal" in options and options["decimal"] not in (".", ","):
+        raise bad("decimal", "must be '.' or ','.")
+    if "thousands" in options and options["thousands"] not in (",", ".", " ", "'", "", None):
+        raise bad("thousands", "must be one of ',', '.', ' ', \"'\" or empty.")
+    if "sheet" in options and not isinstance(options["sheet"], (str, int)):
+        raise bad("sheet", "must be a sheet name or index.")
+    if "tolerance" in options and not (
+        isinstance(options["tolerance"], (int, float)) and 0.5 <= options["tolerance"] <= 1
+    ):
+        raise bad("tolerance", "must be a number between 0.5 and 1.")
+    types = options.get("types", {})
+    if not isinstance(types, dict) or not all(
+        isinstance(k, str) and v in TYPES for k, v in types.items()
+    ):
+        raise bad("types", f"must map column names to one of {', '.join(TYPES)}.")
+    return options
+
+
+@dataclass
+class IngestRequest:
+    """One ingestion: what to read, into which dataset, how."""
+
+    org_id: int
+    dataset: str
+    mode: str
+    source_path: str
+    source_name: str
+    user: str
+    options: dict[str, Any] = field(default_factory=dict)
+    sniffed: dict[str, Any] | None = None
+    spool_dir: str | None = None
+
+
+@dataclass
+class _ColumnStats:
+    nulls: int = 0
+    min: Any = None
+    max: Any = None
+
+    def update(self, array: pa.Array | pa.ChunkedArray) -> None:
+        self.nulls += array.null_count
+        if logical_type(array.type) in ("integer", "number", "date", "datetime"):
+            mm = pc.min_max(array)
+            lo, hi = mm["min"].as_py(), mm["max"].as_py()
+            if lo is not None:
+                self.min = lo if self.min is None else min(self.min, lo)
+                self.max = hi if self.max is None else max(self.max, hi)
+
+    def to_json(self) -> dict[str, Any]:
+        def plain(v):
+            if isinstance(v, float) and not np.isfinite(v):
+                return None
+            return v.isoformat() if hasattr(v, "isoformat") else v
+
+        return {"nulls": self.nulls, "min": plain(self.min), "max": plain(self.max)}
+
+
+@dataclass
+class _Invalid:
+    count: int = 0
+    rows: list[int] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+
+    def update(self, before: pa.Array, after: pa.Array, first_row: int) -> None:
+        bad = pc.and_(pc.is_valid(before), pc.is_null(after))
+        n = pc.sum(bad).as_py() or 0
+        if not n:
+            return
+        self.count += n
+        if len(self.rows) < _ROW_NUMBERS or len(self.examples) < _EXAMPLES:
+            idx = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
+            self.rows.extend(int(first_row + i + 1) for i in idx[: _ROW_NUMBERS - len(self.rows)])
+            for v in before.take(pa.array(idx[:50])).to_pylist():
+                if len(self.examples) >= _EXAMPLES:
+                    break
+                if v not in self.examples:
+                    self.examples.append(v)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "rows": self.rows, "examples": self.examples}
+
+
+def _storable(arrow_type: pa.DataType) -> pa.DataType:
+    """How a Parquet upload's column is stored: dictionaries decoded, exotic types as text."""
+    if pa.types.is_dictionary(arrow_type):
+        return _storable(arrow_type.value_type)
+    if logical_type(arrow_type) != "string":
+        return arrow_type
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return arrow_type
+    return pa.string()
+
+
+class Ingestor:
+    """Turns an uploaded file into a new dataset version.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        Where versions are published.
+    storage : Storage
+        Where Parquet files are written.
+    limits : Limits, optional
+        Bounds on archives, columns, cells and lines.
+    spool_dir : str, optional
+        Local directory for the pass-one spool (default: next to the upload).
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        storage: Storage,
+        limits: Limits | None = None,
+        spool_dir: str | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.storage = storage
+        self.limits = limits or Limits()
+        self.spool_dir = spool_dir
+        self._pool = ThreadPoolExecutor(max(2, min(8, os.cpu_count() or 2)), "datapilot-ingest")
+
+    def run(self, req: IngestRequest, handle: JobHandle) -> dict[str, Any]:
+        """Do the whole ingestion; returns the job result (dataset, version, rows)."""
+        options = validate_options(req.options or {})
+        sniffed = (
+            Sniffed.from_json(req.sniffed)
+            if req.sniffed
+            else sniff(req.source_path, req.source_name, options, self.limits)
+        )
+        version, parent, stored = self._reserve_version(req)
+        types = {**stored.get("types", {}), **options.get("types", {})}
+        out_dir = self.storage.dataset_version_dir(req.org_id, req.dataset, version)
+        handle.set_output(out_dir)
+        path = f"{out_dir}/part-0.parquet"
+        if sniffed.format == "parquet":
+            columns, rows, report = self._copy_parquet(req, parent, path, handle)
+        else:
+            columns, rows, report = self._ingest_text(
+                req, sniffed, options, types, parent, path, handle
+            )
+        handle.progress(0.999, force=True)
+        self._publish(req, version, parent, out_dir, columns, rows, report, handle.id, types)
+        return {"dataset": req.dataset, "version": version, "rows": rows}
+
+    # ---- pass one and two for text ---------------------------------------------------
+
+    def _ingest_text(self, req, sniffed: Sniffed, options, types, parent, path, handle):
+        source = open_source(req.source_path, sniffed, self.limits, req.source_name, options)
+        spool = os.path.join(
+            self.spool_dir or os.path.dirname(req.source_path), f"spool-{handle.id}.arrow"
+        )
+        try:
+            labels = source.labels
+            if not labels:
+                raise DatapilotError(422, "no_columns", f"{req.source_name} has no columns.")
+            names = normalize_names(labels)
+            locale = Locale(sniffed.decimal, sniffed.thousands or None, sniffed.dayfirst)
+            tolerance = float(options.get("tolerance", 0.95))
+            profiles = [ColumnProfile(label, locale, tolerance) for label in labels]
+            trimmed = [0] * len(labels)
+            spool_names = [f"c{i}" for i in range(len(labels))]
+            spool_schema = pa.schema([(n, pa.string()) for n in spool_names])
+            with pa.OSFile(spool, "wb") as sink, pa.ipc.new_file(sink, spool_schema) as writer:
+                seen = 0
+                for batch in source.batches():
+                    seen += batch.num_rows
+                    expected = seen / max(source.fraction(), 1e-6)
+
+                    def profile(i: int, col: pa.Array, expected=expected) -> pa.Array:
+                        values, n = clean_text(col)
+                        trimmed[i] += n
+                        profiles[i].update(values, expected)
+                        return values
+
+                    # pyarrow's kernels release the GIL: columns are profiled in parallel
+                    cleaned = list(self._pool.map(profile, range(batch.num_columns), batch.columns))
+                    for i, p in enumerate(profiles):
+                        if p.max_bytes > self.limits.max_cell_bytes:
+                            raise DatapilotError(
+                                422,
+                                "cell_too_large",
+                                f"A cell of column {labels[i]!r} is larger than"
+                                f" {self.limits.max_cell_bytes} bytes.",
+                                column=labels[i],
+                                limit=self.limits.max_cell_bytes,
+                            )
+                    writer.write_batch(pa.RecordBatch.from_arrays(cleaned, schema=spool_schema))
+                    handle.progress(0.5 * source.fraction())
+            rows_read = profiles[0].rows if profiles else 0
+            if rows_read == 0:
+                raise DatapilotError(422, "no_rows", f"{req.source_name} has a header but no rows.")
+            plan = self._plan_columns(req, names, labels, profiles, types, options, parent)
+            handle.progress(0.5, force=True)
+            columns, rows, conversion = self._convert(
+                req, spool, plan, locale, options, parent, path, handle, rows_read
+            )
+        finally:
+            source.close()
+            if os.path.exists(spool):
+                os.unlink(spool)
+        report = {
+            "source": req.source_name,
+            "format": sniffed.format,
+            "compression": sniffed.compression,
+            "encoding": sniffed.encoding,
+            "delimiter": sniffed.delimiter,
+            "decimal": sniffed.decimal,
+            "thousands": sniffed.thousands,
+            "dayfirst": sniffed.dayfirst,
+            "header": sniffed.header,
+            "skipped_lines": sniffed.skip_rows,
+            "sheet": getattr(source, "sheet", None),
+            "sheets": sniffed.sheets or None,
+            "rows_read": rows_read + source.rows_rejected,
+            "rows_rejected": source.rows_rejected,
+            "rejected": source.rejected,
+            "rows_written": rows - (parent["rows"] if parent and req.mode == "append" else 0),
+            **conversion["file"],
+            "columns": {
+                p["name"]: {
+                    "label": p["label"],
+                    "type": p["decision"].type,
+                    "reason": p["decision"].reason,
+                    "unit": p["decision"].unit,
+                    # the empty rows dropped were null in every column
+                    "nulls": profiles[p["index"]].nulls - conversion["file"]["rows_empty_dropped"],
+                    "trimmed": trimmed[p["index"]],
+                    "invalid": conversion["invalid"][p["name"]].to_json(),
+                }
+                for p in plan["columns"]
+            },
+            "columns_dropped": plan["dropped"],
+            "warnings": sniffed.notes + plan["warnings"] + conversion["warnings"],
+        }
+        if source.rows_rejected:
+            report["warnings"].append(
+                f"{source.rows_rejected} row(s) had the wrong number of fields and were rejected"
+            )
+        return columns, rows, report
+
+    def _plan_columns(self, req, names, labels, profiles, types, options, parent):
+        """Decide each column's type (overrides first) and which columns are kept."""
+        tolerance = float(options.get("tolerance", 0.95))
+        by_key = {**{lbl: i for i, lbl in enumerate(labels)}, **{n: i for i, n in enumerate(names)}}
+        unknown = [
+            k
+            for k in types
+            if k not in by_key and not (parent and k in {c["name"] for c in parent["columns"]})
+        ]
+        warnings = [f"options.types names no column {k!r}" for k in unknown]
+        forced: dict[int, str] = {by_key[k]: v for k, v in types.items() if k in by_key}
+        parent_types: dict[str, str] = {}
+        if parent is not None and req.mode == "append":
+            parent_types = {c["name"]: c["type"] for c in parent["columns"]}
+            self._check_append_names(names, list(parent_types), options)
+        columns, dropped = [], []
+        for i, (name, label, profile) in enumerate(zip(names, labels, profiles, strict=True)):
+            if profile.non_null == 0 and name not in parent_types and i not in forced:
+                dropped.append(label)
+                continue
+            override = parent_types.get(name) or forced.get(i)
+            decision = profile.decide(tolerance, override)
+            if name in parent_types:
+                decision.reason = f"the dataset's type ({parent_types[name]}), appending"
+            if (
+                decision.type in ("date", "datetime")
+                and decision.dayfirst is None
+                and (
+                    profile.day_over_12 == 0
+                    and profile.month_over_12 == 0
+                    and re.search(r"[/.]", " ".join(map(str, profile.examples)))
+                )
+            ):
+                warnings.append(
+                    f"dates in {label!r} are ambiguous (no day above 12); read as month first,"
+                    " set options.dayfirst to change"
+                )
+            columns.append({"index": i, "name": name, "label": label, "decision": decision})
+        if len(columns) == 0:
+            raise DatapilotError(422, "no_columns", f"{req.source_name} has only empty columns.")
+        return {
+            "columns": columns,
+            "dropped": dropped,
+            "warnings": warnings,
+            "tolerance": tolerance,
+        }
+
+    @staticmethod
+    def _check_append_names(names: list[str], parent_names: list[str], options) -> None:
+        missing = [n for n in parent_names if n not in names]
+        extra = [n for n in names if n not in parent_names]
+        if (missing or extra) and not options.get("allow_schema_change"):
+            problems = [f"column {c!r} is missing" for c in missing]
+            problems += [f"column {c!r} is new" for c in extra]
+            raise DatapilotError(
+                409,
+                "schema_mismatch",
+                "Appended columns differ from the dataset's: "
+                + "; ".join(problems)
+                + ". Set options.allow_schema_change, or use mode replace.",
+                column=(missing or extra)[0],
+                missing=missing,
+                new=extra,
+            )
+
+    def _convert(self, req, spool, plan, locale, options, parent, path, handle, rows_read):
+        """Pass two: convert the spooled text and write Parquet."""
+        append = parent is not None and req.mode == "append"
+        new_fields = {
+            p["name"]: pa.field(p["name"], p["decision"].arrow_type()) for p in plan["columns"]
+        }
+        if append:
+            with self.storage.open(f"{parent['path']}/part-0.parquet", "rb") as f:
+                old_schema = pq.read_schema(f)
+            # parent columns keep their order; new ones (allowed by option) go after
+            order = list(old_schema.names) + [n for n in new_fields if n not in old_schema.names]
+            schema = pa.schema(
+                [old_schema.field(n) if n in old_schema.names else new_fields[n] for n in order]
+            )
+        else:
+            schema = pa.schema(list(new_fields.values()))
+        invalid = {p["name"]: _Invalid() for p in plan["columns"]}
+        stats = {n: _ColumnStats() for n in schema.names}
+        empty_rows = duplicates = rows = 0
+        seen_hashes: set[int] = set()
+        dedupe = bool(options.get("dedupe"))
+        with (
+            self.storage.open(path, "wb") as out,
+            pq.ParquetWriter(out, schema, compression="zstd") as writer,
+        ):
+            if append:
+                rows += self._copy_parent(parent, writer, stats, schema)
+            with pa.memory_map(spool) as source:
+                reader = pa.ipc.open_file(source)
+                first_row = 0
+                for b in range(reader.num_record_batches):
+                    batch = reader.get_batch(b)
+
+                    def convert_one(
+                        p: dict[str, Any], first_row=first_row, batch=batch
+                    ) -> pa.Array:
+                        text = batch.column(p["index"])
+                        value = convert(text, p["decision"], locale)
+                        invalid[p["name"]].update(text, value, first_row)
+                        return value
+
+                    converted = self._pool.map(convert_one, plan["columns"])
+                    arrays = {p["name"]: v for p, v in zip(plan["columns"], converted, strict=True)}
+                    first_row += batch.num_rows
+                    table = pa.table(
+                        [
+                            arrays[n]
+                            if n in arrays
+                            else pa.nulls(batch.num_rows, schema.field(n).type)
+                            for n in schema.names
+                        ],
+                        schema=schema,
+                    )
+                    keep = _not_all_null(batch)
+                    if keep is not None:
+                        empty_rows += table.num_rows - (pc.sum(keep).as_py() or 0)
+                        table = table.filter(keep)
+                    if dedupe and table.num_rows:
+                        table, removed = _drop_seen(table, seen_hashes)
+                        duplicates += removed
+                    writer.write_table(table)
+                    rows += table.num_rows
+                    for name, col in zip(table.column_names, table.columns, strict=True):
+                        stats[name].update(col)
+                    handle.progress(0.5 + 0.49 * (b + 1) / max(reader.num_record_batches, 1))
+        if append:
+            self._check_append_types(plan, invalid, rows_read)
+        labels = {p["name"]: p["label"] for p in plan["columns"]}
+        units = {p["name"]: p["decision"].unit for p in plan["columns"]}
+        columns = _column_models(schema, stats, labels, units, parent if append else None)
+        warnings = [
+            f"{inv.count} cell(s) of {labels[name]!r} did not fit its type and were set to null"
+            for name, inv in invalid.items()
+            if inv.count
+        ]
+        file_report = {"rows_empty_dropped": empty_rows, "duplicates_removed": duplicates}
+        return columns, rows, {"invalid": invalid, "warnings": warnings, "file": file_report}
+
+    def _copy_parent(self, parent, writer, stats, schema) -> int:
+        """Write the parent version's rows first (an append makes a new, whole version)."""
+        rows = 0
+        with self.storage.open(f"{parent['path']}/part-0.parquet", "rb") as f:
+            old = pq.ParquetFile(f)
+            for i in range(old.num_row_groups):
+                table = _widen(old.read_row_group(i), schema)
+                writer.write_table(table)
+                rows += table.num_rows
+                for name, col in zip(table.column_names, table.columns, strict=True):
+                    stats[name].update(col)
+        return rows
+
+    @staticmethod
+    def _check_append_types(plan, invalid, rows_read) -> None:
+        tolerance = plan["tolerance"]
+        for p in plan["columns"]:
+            inv = invalid[p["name"]]
+            if inv.count and inv.count > (1 - tolerance) * max(rows_read, 1):
+                raise DatapilotError(
+                    409,
+                    "schema_mismatch",
+                    f"Column {p['name']!r} holds values that are not {p['decision'].type}"
+                    f" ({inv.count} of {rows_read}, e.g. {inv.examples[:3]}); the dataset's type"
+                    " cannot change on append. Use mode replace.",
+                    column=p["name"],
+                    type=p["decision"].type,
+                    examples=inv.examples[:3],
+                )
+
+    # ---- Parquet as is ---------------------------------------------------------------
+
+    def _copy_parquet(self, req, parent, path, handle):
+        try:
+            pf = pq.ParquetFile(req.source_path)
+        except pa.ArrowInvalid as e:
+            raise DatapilotError(
+                422, "corrupt_file", f"{req.source_name} is not readable Parquet: {e}"
+            ) from None
+        labels = [n for n in pf.schema_arrow.names if not n.startswith("__index_level_")]
+        names = normalize_names(labels)
+        schema = pa.schema(
+            [
+                pa.field(n, _storable(pf.schema_arrow.field(label).type))
+                for n, label in zip(names, labels, strict=True)
+            ]
+        )
+        append = parent is not None and req.mode == "append"
+        if append:
+            self._check_append_names(
+                names, [c["name"] for c in parent["columns"]], req.options or {}
+            )
+            with self.storage.open(f"{parent['path']}/part-0.parquet", "rb") as f:
+                parent_schema = pq.read_schema(f)
+            schema = pa.schema(
+                list(parent_schema) + [f for f in schema if f.name not in parent_schema.names]
+            )
+        stats = {n: _ColumnStats() for n in schema.names}
+        rows = 0
+        with (
+            self.storage.open(path, "wb") as out,
+            pq.ParquetWriter(out, schema, compression="zstd") as writer,
+        ):
+            if append:
+                rows += self._copy_parent(parent, writer, stats, schema)
+            for i in range(pf.num_row_groups):
+                table = pf.read_row_group(i, columns=labels).rename_columns(names)
+                table = _conform(_widen(table, schema), schema)
+                writer.write_table(table)
+                rows += table.num_rows
+                for n, col in zip(table.column_names, table.columns, strict=True):
+                    stats[n].update(col)
+                handle.progress(0.95 * (i + 1) / max(pf.num_row_groups, 1))
+        columns = _column_models(
+            schema, stats, dict(zip(names, labels, strict=True)), {}, parent if append else None
+        )
+        report = {
+            "source": req.source_name,
+            "format": "parquet",
+            "rows_read": pf.metadata.num_rows,
+            "rows_rejected": 0,
+            "rows_written": pf.metadata.num_rows,
+            "columns": {
+                c["name"]: {
+                    "label": c["label"],
+                    "type": c["type"],
+                    "reason": "typed in the Parquet file",
+                    "nulls": c["stats"]["nulls"],
+                    "invalid": {"count": 0, "rows": [], "examples": []},
+                }
+                for c in columns
+            },
+            "warnings": [],
+        }
+        return columns, rows, report
+
+    # ---- catalog ---------------------------------------------------------------------
+
+    def _reserve_version(self, req: IngestRequest):
+        """Hand out the next version number; (version, parent version, dataset options)."""
+        with self.catalog.session(req.org_id) as db:
+            ds = Dataset.find(db, req.org_id, req.dataset)
+            visible = ds is not None and ds.current_version is not None
+            if req.mode == "create" and visible:
+                raise DatapilotError(
+                    409,
+                    "dataset_exists",
+                    f"A dataset named {req.dataset!r} already exists; use mode replace or append.",
+                    dataset=req.dataset,
+                )
+            if req.mode != "create" and not visible:
+                raise DatapilotError(
+                    404,
+                    "not_found",
+                    f"No dataset named {req.dataset!r} is visible to you.",
+                    dataset=req.dataset,
+                )
+            if ds is None:
+                ds = Dataset(
+                    organization_id=req.org_id,
+                    name=req.dataset,
+                    next_version=1,
+                    created_by=req.user,
+                    options=None,
+                )
+                db.add(ds)
+                db.flush()
+            version = ds.next_version
+            ds.next_version = version + 1
+            parent = None
+            if visible:
+                cur = ds.current
+                parent = {
+                    "version": cur.version,
+                    "path": cur.path,
+                    "rows": cur.rows,
+                    "columns": cur.columns,
+                }
+            return version, parent, dict(ds.options or {})
+
+    def _publish(self, req, version, parent, out_dir, columns, rows, report, job_id, types) -> None:
+        nbytes = self.storage.size(out_dir)
+        with self.catalog.session(req.org_id) as db:
+            ds = Dataset.find(db, req.org_id, req.dataset)
+            if ds is None:
+                raise DatapilotError(
+                    409, "dataset_deleted", f"{req.dataset!r} was deleted meanwhile."
+                )
+            db.add(
+                DatasetVersion(
+                    organization_id=req.org_id,
+                    dataset_id=ds.id,
+                    version=version,
+                    columns=columns,
+                    rows=rows,
+                    bytes=nbytes,
+                    path=out_dir,
+                    parent_version=parent["version"] if parent else None,
+                    lineage={"operation": req.mode, "source": req.source_name, "job": job_id},
+                    report=report,
+                    source_name=req.source_name,
+                    created_by=req.user,
+                    created=utcnow(),
+                )
+            )
+            if types:
+                # type overrides stay with the dataset: every later append and replace
+                ds.options = {**(ds.options or {}), "types": types}
+            ds.current_version = version
+            ds.updated = utcnow()
+
+
+def _column_models(schema, stats, labels, units, parent) -> list[dict[str, Any]]:
+    parent_cols = {c["name"]: c for c in (parent["columns"] if parent else [])}
+    return [
+        {
+            "name": f.name,
+            "label": labels.get(f.name) or parent_cols.get(f.name, {}).get("label", f.name),
+            "type": logical_type(f.type),
+            "arrow_type": str(f.type),
+            "nullable": True,
+            "unit": units.get(f.name) or parent_cols.get(f.name, {}).get("unit"),
+            "stats": stats[f.name].to_json(),
+        }
+        for f in schema
+    ]
+
+
+def _drop_seen(table: pa.Table, seen: set[int]) -> tuple[pa.Table, int]:
+    """Remove rows already seen (in this batch or an earlier one)."""
+    hashes = pd.util.hash_pandas_object(table.to_pandas(), index=False).to_numpy()
+    keep = np.zeros(len(hashes), dtype=bool)
+    for j, h in enumerate(hashes.tolist()):
+        if h not in seen:
+            seen.add(h)
+            keep[j] = True
+    return table.filter(pa.array(keep)), int(len(hashes) - keep.sum())
+
+
+def _not_all_null(batch: pa.RecordBatch) -> pa.Array | None:
+    """A mask of the rows with at least one value; None when every row has one."""
+    if batch.num_columns == 0:
+        return None
+    any_valid = pc.is_valid(batch.column(0))
+    for col in batch.columns[1:]:
+        any_valid = pc.or_(any_valid, pc.is_valid(col))
+    if pc.all(any_valid).as_py():
+        return None
+    return any_valid
+
+
+def _widen(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Rows in a schema with more columns: the missing columns are null there."""
+    if table.schema.names == schema.names:
+        return table
+    return pa.table(
+        [
+            table.column(n)
+            if n in table.column_names
+            else pa.nulls(table.num_rows, schema.field(n).type)
+            for n in schema.names
+        ],
+        names=schema.names,
+    )
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    if table.schema.equals(schema):
+        return table
+    arrays = []
+    for field_, column in zip(schema, table.columns, strict=True):
+        if column.type == field_.type:
+            arrays.append(column)
+            continue
+        if pa.types.is_null(column.type):
+            arrays.append(pa.nulls(len(column), field_.type))
+            continue
+        try:
+            arrays.append(column.cast(field_.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise DatapilotError(
+                409,
+                "schema_mismatch",
+                f"Column {field_.name!r} holds {logical_type(column.type)} values where the"
+                f" dataset has {logical_type(field_.type)}.",
+                column=field_.name,
+            ) from None
+    return pa.Table.from_arrays(arrays, schema=schema)
