@@ -103,10 +103,13 @@ class DatapilotSpawner(SimpleLocalProcessSpawner):
             raise web.HTTPError(503, f"The Datapilot data service could not be asked: {e}") from e
         if resp.status_code != 200:
             raise web.HTTPError(resp.status_code, body.get("message", resp.text[:200]))
-        if body.get("mem_limit"):
-            self.mem_limit = int(body["mem_limit"])
-        if body.get("cpu_limit"):
-            self.cpu_limit = float(body["cpu_limit"])
+        # an organization without a limit gets the configured one (c.Spawner.mem_limit),
+        # also after its limit was removed since this spawner's last start
+        if not hasattr(self, "_configured_limits"):
+            self._configured_limits = (self.mem_limit, self.cpu_limit)
+        mem, cpu = self._configured_limits
+        self.mem_limit = int(body["mem_limit"]) if body.get("mem_limit") else mem
+        self.cpu_limit = float(body["cpu_limit"]) if body.get("cpu_limit") else cpu
 
     async def start(self):
         """Check the organization, then start the server."""

@@ -14,6 +14,8 @@ from datapilot_hub.domain.invitations import InvitationService, hash_code
 from datapilot_hub.errors import DatapilotError
 from datapilot_hub.hubapi import HubClient
 
+from .utils import form_xsrf, hub_login, hub_signup
+
 # ---- domain ---------------------------------------------------------------------------
 
 
@@ -209,3 +211,29 @@ def test_the_link_opens_a_page_that_joins(hub, team):
         httpx.get(f"{hub.url}/services/datapilot/invitations/nope", headers=headers).status_code
         == 404
     )
+
+
+def test_a_new_user_signs_up_and_joins_in_the_browser(hub, team):
+    """The link works for someone who signs up: sign up, log in, open the link, press Join.
+
+    Without DATAPILOT_OPEN_SIGNUP a sign-up must be known to the hub to log in at once,
+    so the hub user exists here (as when a hub admin authorizes or creates it).
+    """
+    inv = hub.api("POST", "/orgs/north/invitations", team["nadia"], json={"role": "analyst"})
+    link = inv.json()["link"]
+    assert hub.hub_api("POST", "/users/newbie").status_code in (201, 409)
+    password = "pw-newbie-correct-horse"
+    assert "alert-success" in hub_signup(hub, "newbie", password)
+    browser = hub_login(hub, "newbie", password)
+    try:
+        page = browser.get(link)  # the service's OAuth dance, then the page
+        assert page.status_code == 200 and "North Ltd" in page.text, page.text[:300]
+        joined = browser.post(link, data={"_xsrf": form_xsrf(page)})
+        assert joined.status_code == 200 and "You joined" in joined.text, joined.text[:300]
+        # without the form's xsrf token a cookie POST is not taken as the user's
+        again = browser.post(link, follow_redirects=False)
+        assert again.status_code in (302, 403), again.status_code
+    finally:
+        browser.close()
+    me = hub.api("GET", "/me", hub.user_token("newbie")).json()
+    assert ("north", "analyst") in [(o["slug"], o["role"]) for o in me["organizations"]]

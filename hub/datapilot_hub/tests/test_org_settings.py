@@ -260,6 +260,13 @@ def test_spawner_applies_limits_and_the_org_idle_time(org_hub, people):
                 break
             time.sleep(0.5)
         assert "self" not in servers and servers["elsewhere"]["ready"]
+
+        # a limit removed is removed from the next start too
+        r = hub.api("PATCH", "/orgs/self/settings", people["founder"], json={"mem_limit": None})
+        assert r.status_code == 200 and r.json()["mem_limit"] is None
+        hub.start_server("ann", "self", people["ann"])
+        env = open(f"/proc/{_server_pid(hub, 'ann', 'self')}/environ", "rb").read()
+        assert b"MEM_LIMIT=" not in env and b"CPU_LIMIT=0.5" in env
     finally:
         for server in ("self", "elsewhere"):
             hub.hub_api("DELETE", f"/users/ann/servers/{server}")
