@@ -12,6 +12,7 @@ counts), ``rows_ingested``, ``compute_seconds`` and ``server_seconds`` are sums.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -250,6 +251,22 @@ class Plans:
     def check_rows(self, org_id: int, dataset: str, rows: int) -> None:
         """Refuse a dataset version of ``rows`` rows over ``rows_per_dataset``."""
         self._check(org_id, "rows_per_dataset", rows, dataset=dataset)
+
+    def row_checker(self, org_id: int, dataset: str) -> Callable[[int], None]:
+        """A check an ingestion calls with the rows written so far, as they stream in.
+
+        The number of rows of an upload is known only while it is read, so this one
+        limit is checked during the job, before its version is published: the job fails
+        with ``quota_exceeded`` and the dataset keeps its current version.
+        """
+        plan, limits = self.limits_of(org_id)
+        allowed = limits["rows_per_dataset"]
+
+        def check(rows: int) -> None:
+            if allowed is not None and rows > allowed:
+                raise quota_exceeded("rows_per_dataset", plan, allowed, rows, dataset=dataset)
+
+        return check
 
     def check_servers(self, org_id: int, running: int) -> None:
         """Refuse one more notebook server when ``running`` already run."""

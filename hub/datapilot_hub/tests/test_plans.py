@@ -27,7 +27,7 @@ TINY = {
         "members": 3,
         "datasets": 1,
         "storage_bytes": 10**9,
-        "rows_per_dataset": 4,
+        "rows_per_dataset": 6,
         "servers": 1,
         "dask_workers": 1,
     },
@@ -106,7 +106,7 @@ async def test_upload_quotas(catalog, two_orgs):
     plans = Plans(catalog, {**TINY, "free": {**TINY["free"], "storage_bytes": 1000}})
     ctx = two_orgs["alpha", "alice"]
     plans.check_upload(ctx, "first", "create")
-    _add_dataset(catalog, ctx.org_id, "first", rows=4, size=600)
+    _add_dataset(catalog, ctx.org_id, "first", rows=6, size=600)
     # the one dataset allowed exists: another is refused, writing into it is not
     with pytest.raises(DatapilotError) as e:
         plans.check_upload(ctx, "second", "create")
@@ -228,7 +228,7 @@ def test_going_over_a_limit_is_403_before_any_job(plan_hub, tenants):
     assert [d["name"] for d in hub.api("GET", "/orgs/small/datasets", t).json()["datasets"]] == [
         "sales"
     ]
-    # appending: 3 rows < 4 is allowed once, then the dataset is full
+    # appending: 3 + 3 rows fills the 6 allowed, then an append is refused at once
     r = hub.upload("small", t, "sales", CSV, mode="append")
     assert r.status_code == 202, r.text
     assert hub.wait_job("small", r.json()["job"]["id"], t)["state"] == "succeeded"
@@ -238,6 +238,17 @@ def test_going_over_a_limit_is_403_before_any_job(plan_hub, tenants):
     # the append counts the rows it read, not the whole new version
     assert usage["rows_ingested"] == 6
     assert {r["metric"] for r in usage["records"]} == {"rows_ingested"}
+
+
+def test_rows_over_the_limit_fail_the_job_before_its_version(plan_hub, tenants):
+    hub, t = plan_hub, tenants["ana"]
+    before = hub.api("GET", "/orgs/small/datasets/sales", t).json()["version"]
+    seven = b"id,amount\n" + b"".join(b"%d,1.5\n" % i for i in range(7))
+    r = hub.upload("small", t, "sales", seven, mode="replace")
+    assert r.status_code == 202, r.text
+    job = hub.wait_job("small", r.json()["job"]["id"], t)
+    assert job["state"] == "failed" and "rows_per_dataset" in job["error"], job
+    assert hub.api("GET", "/orgs/small/datasets/sales", t).json()["version"] == before
 
 
 def test_member_quota_and_plan_change(plan_hub, tenants):

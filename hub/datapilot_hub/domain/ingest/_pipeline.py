@@ -127,6 +127,8 @@ class IngestRequest:
     options: dict[str, Any] = field(default_factory=dict)
     sniffed: dict[str, Any] | None = None
     spool_dir: str | None = None
+    # called with the rows written so far; raises when the plan's rows_per_dataset is passed
+    check_rows: Any = None
 
 
 @dataclass
@@ -463,6 +465,8 @@ class Ingestor:
                         duplicates += removed
                     writer.write_table(table)
                     rows += table.num_rows
+                    if req.check_rows is not None:
+                        req.check_rows(rows)
                     for name, col in zip(table.column_names, table.columns, strict=True):
                         stats[name].update(col)
                     handle.progress(0.5 + 0.49 * (b + 1) / max(reader.num_record_batches, 1))
@@ -549,6 +553,8 @@ class Ingestor:
                 table = _conform(_widen(table, schema), schema)
                 writer.write_table(table)
                 rows += table.num_rows
+                if req.check_rows is not None:
+                    req.check_rows(rows)
                 for n, col in zip(table.column_names, table.columns, strict=True):
                     stats[n].update(col)
                 handle.progress(0.95 * (i + 1) / max(pf.num_row_groups, 1))

@@ -114,6 +114,7 @@ class DatasetsAPIHandler(APIHandler):
             user=self.ctx.caller.name,
             options=options,
             sniffed=sniffed.to_json(),
+            check_rows=self.app.quotas.row_checker(self.ctx.org_id, name),
         )
         self.audit_details["job"] = job["id"]
         self.app.submit_ingest(job["id"], request)
