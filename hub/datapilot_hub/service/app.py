@@ -226,7 +226,8 @@ class DataService(Application):
     @default("plans")
     def _default_plans(self) -> dict:
         value = os.environ.get("DATAPILOT_PLANS", "").strip()
-        return json.loads(value) if value else DEFAULT_PLANS
+        # defaults skip @validate: check (and fill in) the table here as well
+        return validate_plans(json.loads(value) if value else DEFAULT_PLANS)
 
     @validate("plans")
     def _check_plans(self, proposal) -> dict:

@@ -318,3 +318,20 @@ def test_concurrent_server_quota_and_server_hours(plan_hub, tenants):
         assert usage["server_seconds"] > 0 and usage["server_hours"] > 0
     finally:
         hub.hub_api("DELETE", "/users/ana/servers/small")
+
+
+def test_service_traits_read_the_environment(monkeypatch):
+    from datapilot_hub.service.app import DataService
+
+    assert DataService().plans == validate_plans(DEFAULT_PLANS)
+    assert DataService().allow_self_service_orgs is False
+    monkeypatch.setenv("DATAPILOT_PLANS", json.dumps(TINY))
+    monkeypatch.setenv("DATAPILOT_SELF_SERVICE_ORGS", "yes")
+    monkeypatch.setenv("DATAPILOT_DEFAULT_PLAN", "team")
+    monkeypatch.setenv("DATAPILOT_SERVER_POLL_INTERVAL", "7")
+    app = DataService()
+    assert app.plans["free"]["members"] == 3 and app.plans["team"]["storage_bytes"] is None
+    assert app.allow_self_service_orgs is True
+    assert app.default_plan == "team" and app.server_poll_interval == 7
+    with pytest.raises(ValueError, match="unknown limits"):
+        DataService(plans={"x": {"seats": 1}})
