@@ -251,6 +251,15 @@ def _every_endpoint(job_id: str):
         ("GET", "/orgs/acme/datasets/sales/data?format=parquet", {}),
         ("GET", f"/orgs/acme/jobs/{job_id}", {}),
         ("POST", f"/orgs/acme/jobs/{job_id}/cancel", {}),
+        ("GET", "/orgs/acme/settings", {}),
+        ("PATCH", "/orgs/acme/settings", {"json": {"cpu_limit": 1}}),
+        ("PUT", "/orgs/acme/plan", {"json": {"plan": "team"}}),
+        ("GET", "/orgs/acme/usage", {}),
+        ("GET", "/orgs/acme/server-policy", {}),
+        ("GET", "/orgs/acme/invitations", {}),
+        ("POST", "/orgs/acme/invitations", {"json": {"role": "viewer"}}),
+        ("DELETE", "/orgs/acme/invitations/0123456789abcdef0123456789abcdef", {}),
+        ("DELETE", "/orgs/acme", {}),
     ]
 
 
