@@ -59,11 +59,19 @@ class ServerWatcher:
 
         Each item: ``{"user", "org", "ready", "pending", "started", "last_activity"}``.
         """
-        users = await self.hub.request("GET", "/users?state=active&limit=10000")
-        if isinstance(users, dict):  # a paginated answer
-            users = users.get("items", [])
+        users: list[dict[str, Any]] = []
+        # the hub caps a page (api_page_max_limit, 200 by default): read until it is empty
+        while True:
+            page = await self.hub.request(
+                "GET", f"/users?state=active&offset={len(users)}&limit=200"
+            )
+            if isinstance(page, dict):  # a paginated answer
+                page = page.get("items", [])
+            if not page:
+                break
+            users.extend(page)
         out = []
-        for user in users or []:
+        for user in users:
             for name, server in (user.get("servers") or {}).items():
                 if not name or not ORG_SLUG_RE.match(name):
                     continue
