@@ -144,6 +144,11 @@ def test_invite_accept_and_hub_group(hub, team):
     me = hub.api("GET", "/me", team["joiner"]).json()
     assert [(o["slug"], o["role"]) for o in me["organizations"]] == [("north", "viewer")]
     assert "joiner" in hub.hub_api("GET", "/groups/org-north").json()["users"]
+    audit = hub.api("GET", "/orgs/north/audit", team["nadia"]).json()["events"]
+    actions = {(e["action"], e["target"], e["outcome"]) for e in audit}
+    assert ("invitation.create", inv["id"], "ok") in actions
+    assert ("invitation.accept", "joiner", "ok") in actions
+    assert inv["code"] not in str(audit)
 
     r = hub.api("POST", f"/invitations/{inv['code']}/accept", team["sue"])
     assert r.status_code == 409 and r.json()["error"] == "invitation_used"

@@ -125,6 +125,8 @@ def test_settings_read_and_change(org_hub, people):
     r = hub.api("PATCH", "/orgs/self/settings", people["founder"], json=change)
     assert r.status_code == 200, r.text
     assert r.json() == {**change, "mem_limit": 1024**3}
+    events = hub.api("GET", "/orgs/self/audit?action=org.settings", people["founder"]).json()
+    assert [e["outcome"] for e in events["events"]] == ["ok"]
     assert hub.api("GET", "/orgs/self", people["vee"]).json()["name"] == "Self Made Ltd"
     # invitations now default to the new role
     inv = hub.api("POST", "/orgs/self/invitations", people["founder"], json={}).json()
