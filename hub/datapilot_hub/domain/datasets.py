@@ -62,6 +62,7 @@ def version_model(v: DatasetVersion, current: int | None) -> dict[str, Any]:
         "source": v.source_name,
         "parent_version": v.parent_version,
         "lineage": v.lineage,
+        "report": v.report,
     }
 
 

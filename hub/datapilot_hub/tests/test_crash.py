@@ -30,7 +30,9 @@ def test_kill_9_during_ingestion_leaves_no_version_and_no_files(tmp_path):
         hub.add_member("acme", "alice", "analyst")
         token = hub.user_token("alice")
         # big enough that the job is still running when it is killed
-        rows = "".join(f"{i},{i * 1.5},name {i},2024-01-{1 + i % 28:02d}\n" for i in range(1_500_000))
+        rows = "".join(
+            f"{i},{i * 1.5},name {i},2024-01-{1 + i % 28:02d}\n" for i in range(1_500_000)
+        )
         r = hub.upload("acme", token, "big", ("id,amount,name,day\n" + rows).encode(), "big.csv")
         assert r.status_code == 202, r.text
         job_id = r.json()["job"]["id"]

@@ -430,7 +430,8 @@ class Ingestor:
         ):
             if append:
                 rows += self._copy_parent(parent, writer, stats, schema)
-            with pa.memory_map(spool) as source:
+            # read, not memory-mapped: mapped pages would count as the service's memory
+            with pa.OSFile(spool, "rb") as source:
                 reader = pa.ipc.open_file(source)
                 first_row = 0
                 for b in range(reader.num_record_batches):

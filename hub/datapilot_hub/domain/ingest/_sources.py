@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ...errors import DatapilotError
@@ -175,6 +176,24 @@ def _cell_text(v: Any) -> str | None:
     return str(v)
 
 
+def _column_text(values: tuple) -> pa.Array:
+    """A worksheet column as text, converted by Arrow when its cells share one type."""
+    cells = [None if v == "" else v for v in values]
+    try:
+        arr = pa.array(cells)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        # mixed cell types: one at a time
+        return pa.array([_cell_text(v) for v in cells], pa.string())
+    if pa.types.is_timestamp(arr.type):
+        return pc.strftime(arr, format="%Y-%m-%d %H:%M:%S")
+    if pa.types.is_date(arr.type) and any(isinstance(v, dt.datetime) for v in cells):
+        # Arrow would read dates and datetimes together as dates, dropping the times
+        return pa.array([_cell_text(v) for v in cells], pa.string())
+    if pa.types.is_floating(arr.type) and len(arr) and (pc.max(pc.abs(arr)).as_py() or 0) >= 2**53:
+        return pa.array([_cell_text(v) for v in cells], pa.string())
+    return arr.cast(pa.string())
+
+
 class ExcelSource(TextSource):
     """A worksheet of .xlsx, .xlsm, .xls or .ods, read with python-calamine.
 
@@ -183,7 +202,13 @@ class ExcelSource(TextSource):
     """
 
     def __init__(
-        self, path: str, sniffed: Sniffed, limits: Limits, source_name: str, sheet: Any = None
+        self,
+        path: str,
+        sniffed: Sniffed,
+        limits: Limits,
+        source_name: str,
+        sheet: Any = None,
+        header: bool | None = None,
     ) -> None:
         from python_calamine import CalamineError, load_workbook
 
@@ -193,13 +218,17 @@ class ExcelSource(TextSource):
             names = self._wb.sheet_names
             sniffed.sheets = list(names)
             if sheet is None:
-                chosen = next(
-                    (n for n in names if self._wb.get_sheet_by_name(n).height > 0), names[0]
-                )
+                # the first sheet with data; each sheet is parsed once
+                chosen, ws = names[0], None
+                for n in names:
+                    candidate = self._wb.get_sheet_by_name(n)
+                    if candidate.height > 0:
+                        chosen, ws = n, candidate
+                        break
             elif isinstance(sheet, int) and 0 <= sheet < len(names):
-                chosen = names[sheet]
+                chosen, ws = names[sheet], None
             elif sheet in names:
-                chosen = sheet
+                chosen, ws = sheet, None
             else:
                 raise DatapilotError(
                     400,
@@ -209,7 +238,7 @@ class ExcelSource(TextSource):
                     sheets=names,
                 )
             self.sheet = chosen
-            ws = self._wb.get_sheet_by_name(chosen)
+            ws = ws or self._wb.get_sheet_by_name(chosen)
         except CalamineError as e:
             raise DatapilotError(
                 422, "corrupt_file", f"{source_name} is not a readable workbook: {e}"
@@ -230,9 +259,7 @@ class ExcelSource(TextSource):
         from ._sniff import find_header
 
         text_head = [[_cell_text(c) or "" for c in r] for r in head]
-        skip, header = find_header(
-            text_head, sniffed.header if "header_forced" in sniffed.notes else None
-        )
+        skip, header = find_header(text_head, header)
         sniffed.header, sniffed.skip_rows = header, skip
         width = max((len(r) for r in head), default=0)
         if width > limits.max_columns:
@@ -258,14 +285,10 @@ class ExcelSource(TextSource):
         names = [f"c{i}" for i in range(self.width)]
 
         def flush(rows: list[list[Any]]) -> pa.RecordBatch:
-            columns = [[None] * len(rows) for _ in range(self.width)]
-            for r, row in enumerate(rows):
-                for c, v in enumerate(row[: self.width]):
-                    if v != "" and v is not None:
-                        columns[c][r] = _cell_text(v)
-            return pa.RecordBatch.from_arrays(
-                [pa.array(col, pa.string()) for col in columns], names
-            )
+            width = self.width
+            padded = (r if len(r) == width else (list(r) + [""] * width)[:width] for r in rows)
+            columns = list(zip(*padded, strict=True)) or [()] * width
+            return pa.RecordBatch.from_arrays([_column_text(c) for c in columns], names)
 
         rows = self._pending
         self._pending = []
@@ -348,4 +371,6 @@ def open_source(
         return CSVSource(path, sniffed, limits, source_name)
     if sniffed.format == "jsonl":
         return JSONLinesSource(path, sniffed, limits, source_name)
-    return ExcelSource(path, sniffed, limits, source_name, options.get("sheet"))
+    return ExcelSource(
+        path, sniffed, limits, source_name, options.get("sheet"), options.get("header")
+    )
