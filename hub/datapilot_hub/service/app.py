@@ -41,6 +41,7 @@ from .handlers import default_handlers
 from .handlers.base import NotFoundAPIHandler
 from .invitation_page import default_handlers as invitation_pages
 from .pages import default_handlers as page_handlers
+from .team_pages import default_handlers as team_pages
 
 
 class DataService(Application):
@@ -474,6 +475,7 @@ class DataService(Application):
             (url_path_join(self.service_prefix, "oauth_callback"), HubOAuthCallbackHandler),
             *[(url_path_join(self.service_prefix, path), h) for path, h in page_handlers],
             *[(url_path_join(self.service_prefix, path), h) for path, h in invitation_pages],
+            *[(url_path_join(self.service_prefix, path), h) for path, h in team_pages],
         ]
         return web.Application(
             handlers,

@@ -464,12 +464,9 @@ class Ingestor:
                     if dedupe and table.num_rows:
                         table, removed = _drop_seen(table, seen_hashes)
                         duplicates += removed
-                    writer.write_table(table)
-                    rows += table.num_rows
+                    rows += _write_counted(writer, table, stats)
                     if req.check_rows is not None:
                         req.check_rows(rows)
-                    for name, col in zip(table.column_names, table.columns, strict=True):
-                        stats[name].update(col)
                     handle.progress(0.5 + 0.49 * (b + 1) / max(reader.num_record_batches, 1))
         if append:
             self._check_append_types(plan, invalid, rows_read)
@@ -490,11 +487,7 @@ class Ingestor:
         with self.storage.open(f"{parent['path']}/part-0.parquet", "rb") as f:
             old = pq.ParquetFile(f)
             for i in range(old.num_row_groups):
-                table = _widen(old.read_row_group(i), schema)
-                writer.write_table(table)
-                rows += table.num_rows
-                for name, col in zip(table.column_names, table.columns, strict=True):
-                    stats[name].update(col)
+                rows += _write_counted(writer, _widen(old.read_row_group(i), schema), stats)
         return rows
 
     @staticmethod
@@ -552,12 +545,9 @@ class Ingestor:
             for i in range(pf.num_row_groups):
                 table = pf.read_row_group(i, columns=labels).rename_columns(names)
                 table = _conform(_widen(table, schema), schema)
-                writer.write_table(table)
-                rows += table.num_rows
+                rows += _write_counted(writer, table, stats)
                 if req.check_rows is not None:
                     req.check_rows(rows)
-                for n, col in zip(table.column_names, table.columns, strict=True):
-                    stats[n].update(col)
                 handle.progress(0.95 * (i + 1) / max(pf.num_row_groups, 1))
         columns = _column_models(
             schema, stats, dict(zip(names, labels, strict=True)), {}, parent if append else None
@@ -656,6 +646,14 @@ class Ingestor:
                 ds.options = {**(ds.options or {}), "types": types}
             ds.current_version = version
             ds.updated = utcnow()
+
+
+def _write_counted(writer: pq.ParquetWriter, table: pa.Table, stats: dict) -> int:
+    """Write a table and fold it into the column statistics; returns its rows."""
+    writer.write_table(table)
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        stats[name].update(col)
+    return table.num_rows
 
 
 def _column_models(schema, stats, labels, units, parent) -> list[dict[str, Any]]:
