@@ -217,6 +217,7 @@ class Ingestor:
         self.storage = storage
         self.limits = limits or Limits()
         self.spool_dir = spool_dir
+        self._write_pool = ThreadPoolExecutor(1, "datapilot-parquet")
         self._pool = ThreadPoolExecutor(max(2, min(8, os.cpu_count() or 2)), "datapilot-ingest")
 
     def run(self, req: IngestRequest, handle: JobHandle) -> dict[str, Any]:
@@ -431,43 +432,56 @@ class Ingestor:
             if append:
                 rows += self._copy_parent(parent, writer, stats, schema)
             # read, not memory-mapped: mapped pages would count as the service's memory
+            pending = None
             with pa.OSFile(spool, "rb") as source:
-                reader = pa.ipc.open_file(source)
-                first_row = 0
-                for b in range(reader.num_record_batches):
-                    batch = reader.get_batch(b)
+                try:
+                    reader = pa.ipc.open_file(source)
+                    first_row = 0
+                    for b in range(reader.num_record_batches):
+                        batch = reader.get_batch(b)
 
-                    def convert_one(
-                        p: dict[str, Any], first_row=first_row, batch=batch
-                    ) -> pa.Array:
-                        text = batch.column(p["index"])
-                        value = convert(text, p["decision"], locale)
-                        invalid[p["name"]].update(text, value, first_row)
-                        return value
+                        def convert_one(
+                            p: dict[str, Any], first_row=first_row, batch=batch
+                        ) -> pa.Array:
+                            text = batch.column(p["index"])
+                            value = convert(text, p["decision"], locale)
+                            invalid[p["name"]].update(text, value, first_row)
+                            return value
 
-                    converted = self._pool.map(convert_one, plan["columns"])
-                    arrays = {p["name"]: v for p, v in zip(plan["columns"], converted, strict=True)}
-                    first_row += batch.num_rows
-                    table = pa.table(
-                        [
-                            arrays[n]
-                            if n in arrays
-                            else pa.nulls(batch.num_rows, schema.field(n).type)
-                            for n in schema.names
-                        ],
-                        schema=schema,
-                    )
-                    keep = _not_all_null(batch)
-                    if keep is not None:
-                        empty_rows += table.num_rows - (pc.sum(keep).as_py() or 0)
-                        table = table.filter(keep)
-                    if dedupe and table.num_rows:
-                        table, removed = _drop_seen(table, seen_hashes)
-                        duplicates += removed
-                    rows += _write_counted(writer, table, stats)
-                    if req.check_rows is not None:
-                        req.check_rows(rows)
-                    handle.progress(0.5 + 0.49 * (b + 1) / max(reader.num_record_batches, 1))
+                        converted = self._pool.map(convert_one, plan["columns"])
+                        arrays = {
+                            p["name"]: v for p, v in zip(plan["columns"], converted, strict=True)
+                        }
+                        first_row += batch.num_rows
+                        table = pa.table(
+                            [
+                                arrays[n]
+                                if n in arrays
+                                else pa.nulls(batch.num_rows, schema.field(n).type)
+                                for n in schema.names
+                            ],
+                            schema=schema,
+                        )
+                        keep = _not_all_null(batch)
+                        if keep is not None:
+                            empty_rows += table.num_rows - (pc.sum(keep).as_py() or 0)
+                            table = table.filter(keep)
+                        if dedupe and table.num_rows:
+                            table, removed = _drop_seen(table, seen_hashes)
+                            duplicates += removed
+                        # the write of this batch overlaps the conversion of the next one;
+                        # one write at a time keeps memory bounded
+                        if pending is not None:
+                            pending.result()
+                        pending = self._write_pool.submit(_write_counted, writer, table, stats)
+                        rows += table.num_rows
+                        if req.check_rows is not None:
+                            req.check_rows(rows)
+                        handle.progress(0.5 + 0.49 * (b + 1) / max(reader.num_record_batches, 1))
+                finally:
+                    # never close the writer under a write still running
+                    if pending is not None:
+                        pending.result()
         if append:
             self._check_append_types(plan, invalid, rows_read)
         labels = {p["name"]: p["label"] for p in plan["columns"]}
