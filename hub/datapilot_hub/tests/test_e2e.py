@@ -162,3 +162,18 @@ def test_two_instances_run_side_by_side(scenario, tmp_path):
         assert other.api("GET", "/orgs/acme", other.admin_token).status_code == 404
     finally:
         other.stop()
+
+
+def test_a_removed_member_loses_access_at_once(scenario):
+    """Removal stops their server for the organization and refuses their token there."""
+    hub = scenario["hub"]
+    hub.add_member("acme", "ben", "analyst")
+    token = hub.user_token("ben")
+    r = hub.start_server("ben", "acme", token)
+    assert r.status_code in (201, 202), r.text
+    assert hub.api("GET", "/orgs/acme/datasets", token).status_code == 200
+    r = hub.api("DELETE", "/orgs/acme/members/ben", hub.admin_token)
+    assert r.status_code == 204
+    assert "acme" not in hub.hub_api("GET", "/users/ben").json()["servers"]
+    assert hub.api("GET", "/orgs/acme/datasets", token).status_code == 404
+    assert "ben" not in hub.hub_api("GET", "/groups/org-acme").json()["users"]
