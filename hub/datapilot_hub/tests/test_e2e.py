@@ -177,3 +177,15 @@ def test_a_removed_member_loses_access_at_once(scenario):
     assert "acme" not in hub.hub_api("GET", "/users/ben").json()["servers"]
     assert hub.api("GET", "/orgs/acme/datasets", token).status_code == 404
     assert "ben" not in hub.hub_api("GET", "/groups/org-acme").json()["users"]
+
+
+def test_the_example_notebook_runs_in_a_user_server(scenario):
+    import nbformat
+
+    from .utils import REPO
+
+    nb = nbformat.read(REPO / "notebooks" / "getting-started.ipynb", as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    out = asyncio.run(run_in_kernel(scenario["server"], scenario["tokens"]["alice"], code))
+    assert out["error"] is None, out
+    assert "north" in (out["result"] or "")
