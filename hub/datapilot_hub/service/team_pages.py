@@ -197,7 +197,11 @@ class TeamPageHandler(APIHandler):
             # the page itself is refused (a 403 for invitations or audit): say why
             shown = error or e
             self.render_html(
-                "team_error.html", shown.status, ctx=ctx, message=shown.message, status=shown.status
+                "team_error.html",
+                shown.status,
+                ctx=ctx,
+                message=shown.message,
+                error_status=shown.status,
             )
             return
         names = {**model, **extra, "error": error.message if error else None}
@@ -217,12 +221,19 @@ class TeamPageHandler(APIHandler):
         # the organization's navigation only when the caller is known to be a member
         ctx = self._audit_ctx if status_code != 404 else None
         self.render_html(
-            "team_error.html", status_code, ctx=ctx, message=message, status=status_code, flash=None
+            "team_error.html",
+            status_code,
+            ctx=ctx,
+            message=message,
+            error_status=status_code,
+            flash=None,
         )
 
     # -- flash messages (POST, redirect, GET) ----------------------------------------------
 
-    def flash_redirect(self, ctx: OrgContext, level: str, text: str, url: str | None = None) -> None:
+    def flash_redirect(
+        self, ctx: OrgContext, level: str, text: str, url: str | None = None
+    ) -> None:
         """Redirect (303) to this page (or ``url``) with a message shown there once."""
         self.set_signed_cookie(
             FLASH_COOKIE,
@@ -267,9 +278,7 @@ class TeamPageHandler(APIHandler):
         ctx = self.org(org)
         action = self.get_body_argument("action", "")
         if action not in self.actions:
-            raise bad_request(
-                "action", f"action must be one of {', '.join(sorted(self.actions))}."
-            )
+            raise bad_request("action", f"action must be one of {', '.join(sorted(self.actions))}.")
         method, audit_action, permission = self.actions[action]
         # audited like the API call that does the same (outcome and status in on_finish)
         self.audit_actions = {"POST": audit_action}
@@ -353,7 +362,9 @@ class InvitationsPageHandler(TeamPageHandler):
                 expires_in = int(expires)
             except ValueError:
                 raise bad_request("expires_in", "expires_in must be whole seconds.") from None
-        model = self.app.invitations.create(ctx, self.field("role"), self.field("email"), expires_in)
+        model = self.app.invitations.create(
+            ctx, self.field("role"), self.field("email"), expires_in
+        )
         self.audit_target = model["id"]
         self.audit_details.update(role=model["role"], email=model["email"])
         link = invitation_links(self.app, model.pop("code"))["link"]
@@ -447,8 +458,14 @@ class AuditPageHandler(TeamPageHandler):
         try:
             query = AuditQuery.from_arguments(args)
         except DatapilotError as e:
-            return {"events": [], "filters": filters, "query_error": e.message, "pages": {},
-                    "csv_url": None, "_status": e.status}
+            return {
+                "events": [],
+                "filters": filters,
+                "query_error": e.message,
+                "pages": {},
+                "csv_url": None,
+                "_status": e.status,
+            }
         events = self.app.audit.events(ctx, query)
         export = {k: v for k, v in filters.items() if k != "limit"}
         base = self.page_url(ctx.slug)
@@ -457,7 +474,9 @@ class AuditPageHandler(TeamPageHandler):
             newer = {**filters, "offset": max(0, query.offset - (query.limit or 0))}
             pages["newer"] = f"{base}?{urlencode(newer)}"
         if query.limit is not None and len(events) == query.limit:
-            pages["older"] = f"{base}?{urlencode({**filters, 'offset': query.offset + query.limit})}"
+            pages["older"] = (
+                f"{base}?{urlencode({**filters, 'offset': query.offset + query.limit})}"
+            )
         return {
             "events": events,
             "filters": filters,
@@ -472,8 +491,9 @@ class AuditPageHandler(TeamPageHandler):
         try:
             model = self.page_model(ctx)
         except DatapilotError as e:
-            self.render_html("team_error.html", e.status, ctx=ctx, message=e.message,
-                             status=e.status)
+            self.render_html(
+                "team_error.html", e.status, ctx=ctx, message=e.message, error_status=e.status
+            )
             return
         # a bad filter is a 400 that still shows the form, to be corrected
         status = model.pop("_status")
