@@ -147,15 +147,40 @@ class TeamPageHandler(APIHandler):
     # -- rendering -----------------------------------------------------------------------
 
     def page_model(self, ctx: OrgContext) -> dict[str, Any]:
-        """What the template shows (may raise DatapilotError, e.g. a 403)."""
+        """What the template shows (may raise DatapilotError, e.g. a 403).
+
+        Parameters
+        ----------
+        ctx : OrgContext
+            The caller in the organization.
+        """
         return {}
 
     def page_url(self, slug: str, page: str | None = None) -> str:
-        """The URL path of a team page of organization ``slug``."""
+        """The URL path of a team page of an organization.
+
+        Parameters
+        ----------
+        slug : str
+            The organization.
+        page : str, optional
+            ``members``, ``invitations``, ...; this handler's page by default.
+        """
         return f"{self.app.service_prefix}orgs/{slug}/{page or self.page}"
 
     def render_html(self, template: str, status: int = 200, **ns: Any) -> None:
-        """Render ``template`` with the names every page uses, and finish."""
+        """Render a template with the names every page uses, and finish.
+
+        Parameters
+        ----------
+        template : str
+            A file of ``templates/datapilot/``.
+        status : int
+            The HTTP status of the answer.
+        **ns
+            More names for the template; ``ctx`` (the OrgContext) gives the organization's
+            heading and tabs, ``flash`` a message (else the one a redirect left, if any).
+        """
         hub_prefix = self.hub_auth.hub_prefix
         user = self.current_user or {}
         ctx: OrgContext | None = ns.pop("ctx", None)
@@ -190,7 +215,19 @@ class TeamPageHandler(APIHandler):
     def show(
         self, ctx: OrgContext, status: int = 200, error: DatapilotError | None = None, **extra: Any
     ) -> None:
-        """Render this page for ``ctx``, with an error message and status when given."""
+        """Render this page, with an error message and status when given.
+
+        Parameters
+        ----------
+        ctx : OrgContext
+            The caller in the organization.
+        status : int
+            The HTTP status (the error's status when an action was refused).
+        error : DatapilotError, optional
+            Why the action was refused, shown above the page.
+        **extra
+            More names for the template (they override :meth:`page_model`'s).
+        """
         try:
             model = self.page_model(ctx)
         except DatapilotError as e:
@@ -234,7 +271,22 @@ class TeamPageHandler(APIHandler):
     def flash_redirect(
         self, ctx: OrgContext, level: str, text: str, url: str | None = None
     ) -> None:
-        """Redirect (303) to this page (or ``url``) with a message shown there once."""
+        """Redirect (303) to this page (or ``url``) with a message shown there once.
+
+        The message travels in a signed, HTTP-only cookie of the service's path, removed
+        when the page shows it.
+
+        Parameters
+        ----------
+        ctx : OrgContext
+            The caller in the organization.
+        level : str
+            ``success``, ``info`` or ``warning`` (a Bootstrap alert class).
+        text : str
+            The message.
+        url : str, optional
+            Where to go instead of this page.
+        """
         self.set_signed_cookie(
             FLASH_COOKIE,
             json.dumps([level, text]),
@@ -260,7 +312,13 @@ class TeamPageHandler(APIHandler):
     # -- requests --------------------------------------------------------------------------
 
     def field(self, name: str) -> str | None:
-        """A form field, stripped; ``None`` when missing or empty."""
+        """A form field, stripped; ``None`` when missing or empty.
+
+        Parameters
+        ----------
+        name : str
+            The field's name.
+        """
         value = self.get_body_argument(name, None)
         if value is None:
             return None

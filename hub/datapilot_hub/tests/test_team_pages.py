@@ -341,5 +341,12 @@ def test_the_audit_page_shows_filters_and_exports_the_events(team):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert rows and {row["action"] for row in rows} == {"member.remove"}
+    # the plan change of the hub admin is in birch's log, through the page
+    bo = {"Authorization": f"token {team['tokens']['bo']}"}
+    birch = httpx.get(f"{team['hub'].url}{page_url('birch', 'audit')}", headers=bo).text
+    assert "org.plan" in birch and "plan=team" in birch
+    # nothing to post on the audit page
+    xsrf = form_xsrf(ava.get(page_url("acorn", "members")))
+    assert ava.post(url, data={"_xsrf": xsrf}).status_code == 405
     paged = ava.get(url, params={"limit": "1"})
     assert len(re.findall(r'class="audit-action"', paged.text)) == 1 and 'id="older"' in paged.text
