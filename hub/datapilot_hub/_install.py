@@ -27,6 +27,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def templates_dir() -> Path:
+    """The page templates: the checkout's ``templates/``, else where a wheel put them."""
+    local = _CHECKOUT / "templates"
+    if (local / "home.html").exists():
+        return local
+    return Path(sys.prefix) / "share" / "datapilot" / "templates"
+
+
 def proxy_command() -> str:
     """The configurable-http-proxy installed by ``make`` into deploy/proxy (else PATH)."""
     local = _CHECKOUT / "deploy/proxy/node_modules/.bin/configurable-http-proxy"
@@ -214,7 +222,7 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
 
     c.JupyterHub.allow_named_servers = True
     # the home page lists one server per organization (templates/home.html)
-    c.JupyterHub.template_paths = [str(_CHECKOUT / "templates")]
+    c.JupyterHub.template_paths = [str(templates_dir())]
     # servers are per organization, so there is no default server to send people to:
     # after login they land on the hub home page, which lists their named servers
     c.JupyterHub.redirect_to_server = False
