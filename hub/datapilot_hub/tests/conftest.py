@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from datapilot_hub.domain.orgs import OrgService
 from datapilot_hub.hubapi import HubClient
 from datapilot_hub.storage import Storage
 
-from .utils import HubProcess, free_port
+from .utils import free_port, running_hub
 
 # the maintenance database of the local cluster; make test starts it when it is down
 PG_ADMIN_URL = os.environ.get(
@@ -166,28 +165,15 @@ def s3_storage(moto_server, monkeypatch):
     return Storage(f"s3://{bucket}/datapilot", {"endpoint_url": moto_server})
 
 
-def _run_hub(request, tmp_path_factory, backend: str):
-    db_url = None
-    if backend == "postgresql":
-        db_url = request.getfixturevalue("pg_databases").create()
-    home = tmp_path_factory.mktemp(f"hub-{backend}")
-    proc = HubProcess(home, db_url=db_url)
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-        if os.environ.get("DATAPILOT_TEST_KEEP_HOME") != "1":
-            shutil.rmtree(home, ignore_errors=True)
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def hub(request, tmp_path_factory):
     """A running JupyterHub + proxy + data service on a free loopback port, per catalog backend."""
-    yield from _run_hub(request, tmp_path_factory, request.param)
+    with running_hub(request, tmp_path_factory, request.param) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")
 def sqlite_hub(request, tmp_path_factory):
     """A running JupyterHub on the embedded defaults (SQLite catalog, local storage)."""
-    yield from _run_hub(request, tmp_path_factory, "sqlite")
+    with running_hub(request, tmp_path_factory, "sqlite") as proc:
+        yield proc

@@ -24,7 +24,7 @@ from datapilot_hub.auth import (
     parse_org_role,
 )
 
-from .utils import HubProcess, form_xsrf, free_port, hub_login, hub_signup
+from .utils import HubProcess, form_xsrf, free_port, hub_login, hub_signup, running_hub
 
 OIDC_DIR = Path(__file__).with_name("oidc_provider")
 LOCKOUT_SECONDS = 3
@@ -45,23 +45,15 @@ def _page_alert(r: httpx.Response) -> str:
 
 
 @pytest.fixture(scope="module")
-def native_hub(tmp_path_factory):
+def native_hub(request, tmp_path_factory):
     """A hub on the defaults, with a short lockout so the test can see it end."""
-    home = tmp_path_factory.mktemp("hub-native")
-    hub = HubProcess(
-        home,
-        env={
-            "DATAPILOT_LOGIN_MAX_FAILURES": "3",
-            "DATAPILOT_LOGIN_LOCKOUT_SECONDS": str(LOCKOUT_SECONDS),
-        },
-    )
-    hub.start()
-    hub.create_org("acme", "Acme Corp")
-    try:
+    env = {
+        "DATAPILOT_LOGIN_MAX_FAILURES": "3",
+        "DATAPILOT_LOGIN_LOCKOUT_SECONDS": str(LOCKOUT_SECONDS),
+    }
+    with running_hub(request, tmp_path_factory, env=env, label="native") as hub:
+        hub.create_org("acme", "Acme Corp")
         yield hub
-    finally:
-        hub.stop()
-        _cleanup(home)
 
 
 def _new_member(hub: HubProcess, user: str, role: str) -> None:

@@ -4,8 +4,6 @@ home page and the per-organization server limits and culling, against a real hub
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import time
 from datetime import timedelta
 
@@ -19,7 +17,7 @@ from datapilot_hub.errors import DatapilotError
 from datapilot_hub.hubapi import HubClient
 
 from .conftest import BACKENDS
-from .utils import HubProcess, hub_login, hub_signup
+from .utils import hub_login, hub_signup, running_hub
 
 CSV = b"id,amount\n1,2.5\n2,3.5\n"
 
@@ -61,24 +59,14 @@ def test_bad_settings_name_the_field(body, field):
 @pytest.fixture(scope="module", params=BACKENDS)
 def org_hub(request, tmp_path_factory):
     """A hub with self-service organizations on."""
-    db_url = None
-    if request.param == "postgresql":
-        db_url = request.getfixturevalue("pg_databases").create()
-    home = tmp_path_factory.mktemp(f"orgs-{request.param}")
-    hub = HubProcess(
-        home,
-        db_url=db_url,
+    with running_hub(
+        request,
+        tmp_path_factory,
+        request.param,
         env={"DATAPILOT_SELF_SERVICE_ORGS": "1", "DATAPILOT_SERVER_POLL_INTERVAL": "2"},
-    )
-    hub.start()
-    hub.backend = request.param
-    hub.db_url = db_url or f"sqlite:///{home}/catalog.sqlite"
-    try:
+        label="orgs",
+    ) as hub:
         yield hub
-    finally:
-        hub.stop()
-        if os.environ.get("DATAPILOT_TEST_KEEP_HOME") != "1":
-            shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from datetime import timedelta
 
@@ -18,7 +16,7 @@ from datapilot_hub.errors import DatapilotError
 from datapilot_hub.hubapi import HubClient
 
 from .conftest import BACKENDS
-from .utils import HubProcess
+from .utils import running_hub
 
 CSV = b"id,amount\n1,2.5\n2,3.5\n3,4.5\n"
 
@@ -165,23 +163,14 @@ async def test_usage_sums_levels_and_since(catalog, two_orgs):
 @pytest.fixture(scope="module", params=BACKENDS)
 def plan_hub(request, tmp_path_factory):
     """A hub whose plans are tiny, with the server watcher polling every 2 seconds."""
-    db_url = None
-    if request.param == "postgresql":
-        db_url = request.getfixturevalue("pg_databases").create()
-    home = tmp_path_factory.mktemp(f"plans-{request.param}")
-    hub = HubProcess(
-        home,
-        db_url=db_url,
+    with running_hub(
+        request,
+        tmp_path_factory,
+        request.param,
         env={"DATAPILOT_PLANS": json.dumps(TINY), "DATAPILOT_SERVER_POLL_INTERVAL": "2"},
-    )
-    hub.start()
-    hub.backend = request.param
-    try:
+        label="plans",
+    ) as hub:
         yield hub
-    finally:
-        hub.stop()
-        if os.environ.get("DATAPILOT_TEST_KEEP_HOME") != "1":
-            shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

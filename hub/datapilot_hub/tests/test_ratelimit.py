@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import secrets
-import shutil
 import time
 
 import pytest
@@ -25,7 +24,7 @@ from datapilot_hub.ratelimit import (
 )
 
 from .test_api import CSV
-from .utils import HubProcess
+from .utils import running_hub
 
 REDIS_URL = os.environ.get("DATAPILOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -247,13 +246,10 @@ def limited_hub(request, tmp_path_factory):
         _redis_or_skip()
         prefix = f"datapilot-test:{secrets.token_hex(6)}:"
         env.update(DATAPILOT_REDIS_URL=REDIS_URL, DATAPILOT_RATE_LIMIT_PREFIX=prefix)
-    home = tmp_path_factory.mktemp(f"limited-{request.param}")
-    hub = HubProcess(home, env=env)
-    hub.start()
     try:
-        yield hub
+        with running_hub(request, tmp_path_factory, env=env, label="limited") as hub:
+            yield hub
     finally:
-        hub.stop()
         if prefix:
             import redis
 
@@ -262,8 +258,6 @@ def limited_hub(request, tmp_path_factory):
             if keys:
                 client.delete(*keys)
             client.close()
-        if os.environ.get("DATAPILOT_TEST_KEEP_HOME") != "1":
-            shutil.rmtree(home, ignore_errors=True)
 
 
 def test_hub_answers_429_with_retry_after(limited_hub):

@@ -6,11 +6,13 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +254,31 @@ def hub_login(hub: HubProcess, user: str, password: str, ok: bool = True) -> htt
     logged_in = r.status_code == 200 and "/hub/login" not in str(r.url)
     assert logged_in == ok, (r.status_code, str(r.url), r.text[:300])
     return browser
+
+
+@contextmanager
+def running_hub(request, tmp_path_factory, backend: str = "sqlite", env=None, label: str = "hub"):
+    """A :class:`HubProcess` on a catalog ``backend`` (``sqlite`` or ``postgresql``, then on a
+    scratch database), stopped and its state directory removed afterwards (kept with
+    ``DATAPILOT_TEST_KEEP_HOME=1``). For module fixtures::
+
+        with running_hub(request, tmp_path_factory, request.param, env={...}) as hub:
+            yield hub
+    """
+    db_url = None
+    if backend == "postgresql":
+        db_url = request.getfixturevalue("pg_databases").create()
+    home = tmp_path_factory.mktemp(f"{label}-{backend}")
+    hub = HubProcess(home, db_url=db_url, env=env)
+    hub.backend = backend
+    hub.db_url = db_url or f"sqlite:///{home}/catalog.sqlite"
+    hub.start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
+        if os.environ.get("DATAPILOT_TEST_KEEP_HOME") != "1":
+            shutil.rmtree(home, ignore_errors=True)
 
 
 async def run_in_kernel(
