@@ -19,7 +19,9 @@ class HomeHandler(HubOAuthenticated, web.RequestHandler):
         items = (
             "".join(
                 f"<li><b>{escape(o['name'])}</b> ({escape(o['slug'])})"
-                f" &mdash; {escape(o['role'])}</li>"
+                f" &mdash; {escape(o['role'])}"
+                f' &mdash; <a href="{escape(app.service_prefix)}orgs/{escape(o["slug"])}/members">'
+                "team pages</a></li>"
                 for o in orgs
             )
             or "<li>You are not a member of any organization yet.</li>"

@@ -131,6 +131,7 @@ def test_browser_login_cookie_reaches_the_data_service(scenario):
         assert browser.get("/services/datapilot/api/v1/me").status_code == 401
         home = browser.get("/services/datapilot/")
         assert home.status_code == 200 and "Acme Corp" in home.text
+        assert 'href="/services/datapilot/orgs/acme/members"' in home.text
         me = browser.get("/services/datapilot/api/v1/me")
         assert me.status_code == 200 and me.json()["name"] == "vera"
         assert browser.get("/services/datapilot/api/v1/orgs/acme/datasets").status_code == 200
