@@ -31,16 +31,15 @@ CSV = (
 @pytest.fixture(scope="module")
 def world(hub):
     """acme: alice (analyst), vera (viewer), mona (manager); globex: gary (analyst)."""
-    hub.create_org("acme", "Acme Corp")
-    hub.create_org("globex", "Globex")
-    for org, user, role in (
-        ("acme", "alice", "analyst"),
-        ("acme", "vera", "viewer"),
-        ("acme", "mona", "manager"),
-        ("globex", "gary", "analyst"),
-    ):
-        hub.add_member(org, user, role)
-    tokens = {u: hub.user_token(u) for u in ("alice", "vera", "mona", "gary")}
+    tokens = hub.populate(
+        {"acme": "Acme Corp", "globex": "Globex"},
+        [
+            ("acme", "alice", "analyst"),
+            ("acme", "vera", "viewer"),
+            ("acme", "mona", "manager"),
+            ("globex", "gary", "analyst"),
+        ],
+    )
     r = hub.upload("acme", tokens["alice"], "sales", CSV, "sales.csv")
     assert r.status_code == 202, r.text
     job = hub.wait_job("acme", r.json()["job"]["id"], tokens["alice"])

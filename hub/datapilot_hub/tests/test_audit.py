@@ -172,17 +172,16 @@ def test_query_arguments_parse():
 @pytest.fixture(scope="module")
 def world(hub):
     """acme: ada (admin), mona (manager), alice (analyst), vera (viewer); globex: gary."""
-    hub.create_org("acme", "Acme Corp")
-    hub.create_org("globex", "Globex")
-    for org, user, role in (
-        ("acme", "ada", "admin"),
-        ("acme", "mona", "manager"),
-        ("acme", "alice", "analyst"),
-        ("acme", "vera", "viewer"),
-        ("globex", "gary", "analyst"),
-    ):
-        hub.add_member(org, user, role)
-    tokens = {u: hub.user_token(u) for u in ("ada", "mona", "alice", "vera", "gary")}
+    tokens = hub.populate(
+        {"acme": "Acme Corp", "globex": "Globex"},
+        [
+            ("acme", "ada", "admin"),
+            ("acme", "mona", "manager"),
+            ("acme", "alice", "analyst"),
+            ("acme", "vera", "viewer"),
+            ("globex", "gary", "analyst"),
+        ],
+    )
     return {"tokens": tokens}
 
 

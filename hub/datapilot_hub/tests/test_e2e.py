@@ -16,12 +16,10 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def scenario(sqlite_hub):
     hub = sqlite_hub
-    hub.create_org("acme", "Acme Corp")
-    hub.create_org("globex", "Globex")
-    hub.add_member("acme", "alice", "analyst")
-    hub.add_member("acme", "vera", "viewer")
-    hub.add_member("globex", "gary", "analyst")
-    tokens = {u: hub.user_token(u) for u in ("alice", "vera", "gary")}
+    tokens = hub.populate(
+        {"acme": "Acme Corp", "globex": "Globex"},
+        [("acme", "alice", "analyst"), ("acme", "vera", "viewer"), ("globex", "gary", "analyst")],
+    )
     r = hub.start_server("alice", "acme", tokens["alice"])
     assert r.status_code in (201, 202), r.text
     return {"hub": hub, "tokens": tokens, "server": f"{hub.url}/user/alice/acme/"}

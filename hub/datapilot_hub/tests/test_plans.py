@@ -175,13 +175,10 @@ def plan_hub(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tenants(plan_hub):
-    hub = plan_hub
-    hub.create_org("small", "Small Co")
-    hub.create_org("other", "Other Co")
-    hub.add_member("small", "sam", "admin")
-    hub.add_member("small", "ana", "analyst")
-    hub.add_member("other", "otto", "admin")
-    return {u: hub.user_token(u) for u in ("sam", "ana", "otto")}
+    return plan_hub.populate(
+        {"small": "Small Co", "other": "Other Co"},
+        [("small", "sam", "admin"), ("small", "ana", "analyst"), ("other", "otto", "admin")],
+    )
 
 
 def test_self_service_is_off_by_default(plan_hub, tenants):

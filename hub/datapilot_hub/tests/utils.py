@@ -166,6 +166,15 @@ class HubProcess:
         r = self.api("POST", "/orgs", self.admin_token, json={"slug": slug, "name": name or slug})
         assert r.status_code == 201, r.text
 
+    def populate(self, orgs: dict[str, str], members: list[tuple[str, str, str]]) -> dict[str, str]:
+        """Create organizations ``{slug: name}`` and add ``(org, user, role)`` members;
+        returns an API token per member."""
+        for slug, name in orgs.items():
+            self.create_org(slug, name)
+        for org, user, role in members:
+            self.add_member(org, user, role)
+        return {user: self.user_token(user) for _, user, _ in members}
+
     def wait_job(self, org: str, job_id: str, token: str, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
