@@ -6,6 +6,11 @@ Python loop over cells). :meth:`ColumnProfile.decide` then picks the type: the f
 boolean, integer, number, date, datetime that at least ``tolerance`` of the non-empty
 values fit, with the reason in words. Pass two converts each batch with
 :func:`convert`; cells that do not fit become null and are reported.
+
+Most columns of real files are clean, so each batch first tries Arrow's own parsers
+(casts), which check every value exactly and cost a fraction of a regular expression;
+the expressions run only on batches where a cast refuses some value. Both routes count
+the same thing, and the tests check that they agree.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,8 +46,11 @@ NULL_TOKENS = [
     "NaT",
     "?",
 ]
+NULL_TOKEN_BYTES = max(len(t.encode()) for t in NULL_TOKENS)
 TRUE_TOKENS = ["true", "yes", "y", "t"]
 FALSE_TOKENS = ["false", "no", "n", "f"]
+# what profiling calls boolean (t and f alone are too ambiguous to decide a type on)
+BOOL_TOKENS = ["true", "false", "yes", "no", "y", "n"]
 CURRENCY = r"(?:[$€£¥₹₩]|USD|EUR|GBP|JPY|CHF|CAD|AUD)"
 _BOOL_RE = r"(?i)^(?:true|false|yes|no|y|n)$"
 _ISO_DATE = r"[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}"
@@ -53,6 +62,8 @@ DATETIME_RE = rf"^(?:{_ISO_DATE}|{_SLASH_DATE})(?:[T ]{_TIME}{_TZ}?)?$"
 TZ_RE = rf"[T ]{_TIME}{_TZ}$"
 # enough values seen to give up on a type that already misses by far
 _EARLY_VERDICT = 2000
+# tests switch the cast fast paths off to check that both routes agree
+FAST_PATHS = True
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,8 @@ class ColumnProfile:
     day_over_12: int = 0
     month_over_12: int = 0
     with_tz: int = 0
+    # values that are numbers once separators are taken out (no unit, sign in parentheses)
+    plain_numbers: int = 0
     examples: list[str] = field(default_factory=list)
 
     @property
@@ -123,28 +136,96 @@ class ColumnProfile:
             self.examples.extend(v for v in values.slice(0, 5 - len(self.examples)).to_pylist())
         if not self.alive:
             return
-        # fast paths: arrow's own parsers accept clean columns in one call
-        if self.alive & {"integer", "number"} and self._fits_cast(values, pa.int64()):
-            self.fits["integer"] += n
-            self.fits["number"] += n
-            self._integer_details(values)
-            return
-        if (
-            "number" in self.alive
-            and not self._integer_like(values.slice(0, 1024))
-            and (self._fits_cast(values, pa.float64()))
-        ):
-            # (whole numbers past int64 parse as floats too; they take the regex path)
-            self.fits["number"] += n
-            return
         budget = (1 - self.tolerance) * max(expected_rows or 0, self.rows)
-        if len(values) > 2 * _EARLY_VERDICT:
-            # a prefix first: a type that misses more than the whole file allows is dropped
-            prefix = values.slice(0, _EARLY_VERDICT)
-            for kind in list(self.alive):
-                hits = pc.sum(pc.match_substring_regex(prefix, self._pattern(kind))).as_py() or 0
-                if self._misses(kind) + (len(prefix) - hits) > budget:
-                    self.alive.discard(kind)
+        if not (FAST_PATHS and self._cast_fits(values, budget)):
+            self._match_patterns(values, budget)
+        for kind in list(self.alive):
+            # it can no longer reach the tolerance: stop testing it
+            if self._misses(kind) > budget:
+                self.alive.discard(kind)
+
+    def _cast_fits(self, values: pa.Array, budget: float) -> bool:
+        """Count the batch with Arrow's parsers when one accepts every value; else False.
+
+        Each cast checks every value exactly; where a parser is laxer than the pattern
+        (hexadecimal, ``inf``, separators anywhere) the difference is checked here, so
+        the counts are those the patterns would give.
+        """
+        n, alive, loc = len(values), self.alive, self.locale
+        if alive & {"integer", "number"}:
+            if (ints := _try_cast(values, pa.int64())) is not None:
+                if not self._canonical_integers(values, ints):
+                    return False
+                self.fits.update(integer=n, number=n)
+                self.plain_numbers += n
+                return True
+            if "number" in alive and not self._integer_like(values.slice(0, 1024)):
+                # (whole numbers past int64 parse as floats too; the patterns keep them text)
+                if loc.decimal == "." and _finite_floats(values) is not None:
+                    self.fits["number"] += n
+                    self.plain_numbers += n
+                    return True
+                if (loc.thousands or loc.decimal != ".") and self._grouped_numbers(values, budget):
+                    return True
+        if alive & {"date", "datetime"}:
+            if _try_cast(values, pa.date32()) is not None:
+                self.fits.update(date=n, datetime=n)
+                return True
+            if "datetime" in alive and _try_cast(values, pa.timestamp("us")) is not None:
+                # Arrow reads a bare date as midnight: those values are dates too
+                self.fits["date"] += pc.sum(pc.less_equal(pc.binary_length(values), 10)).as_py()
+                self.fits["datetime"] += n
+                return True
+            if (m := _slash_dates(values)) is not None:
+                self.day_over_12 += int((_two_digits(m, 0) > 12).sum())
+                self.month_over_12 += int((_two_digits(m, 3) > 12).sum())
+                self.fits.update(date=n, datetime=n)
+                return True
+        if "boolean" in alive:
+            lower = pc.utf8_lower(values)
+            if pc.all(pc.is_in(lower, value_set=pa.array(BOOL_TOKENS))).as_py():
+                self.fits["boolean"] += n
+                return True
+        return False
+
+    def _canonical_integers(self, values: pa.Array, ints: pa.Array) -> bool:
+        """Count leading zeros of values Arrow read as integers; False if any is not decimal.
+
+        Arrow also reads ``0x1F``: the few values whose text is longer than their
+        integer's are looked at with a pattern.
+        """
+        longer = pc.greater(pc.binary_length(values), pc.binary_length(pc.cast(ints, pa.string())))
+        if not pc.any(longer).as_py():
+            return True
+        odd = values.filter(longer)
+        if not pc.all(pc.match_substring_regex(odd, r"^[+-]?[0-9]+$")).as_py():
+            return False
+        self.leading_zeros += pc.sum(pc.match_substring_regex(odd, r"^[+-]?0[0-9]")).as_py() or 0
+        return True
+
+    def _grouped_numbers(self, values: pa.Array, budget: float) -> bool:
+        """Numbers with thousands separators or a decimal comma, when every one is plain."""
+        if _finite_floats(plain_number_text(values, self.locale)) is None:
+            return False
+        # the cast ignores where separators sit: the pattern checks each value's grouping
+        integer_re, number_re = self.locale.number_patterns()
+        n = len(values)
+        if (pc.sum(pc.match_substring_regex(values, number_re)).as_py() or 0) != n:
+            return False
+        self.fits["number"] += n
+        self.plain_numbers += n
+        self._drop_hopeless(values, {"integer"}, budget)
+        if "integer" in self.alive:
+            mask = pc.match_substring_regex(values, integer_re)
+            hits = pc.sum(mask).as_py() or 0
+            self.fits["integer"] += hits
+            if hits:
+                self._integer_details(values.filter(mask))
+        return True
+
+    def _match_patterns(self, values: pa.Array, budget: float) -> None:
+        """The general route: each type's regular expression over the batch."""
+        self._drop_hopeless(values, set(self.alive), budget)
         for kind in list(self.alive):
             mask = pc.match_substring_regex(values, self._pattern(kind))
             hits = pc.sum(mask).as_py() or 0
@@ -160,9 +241,16 @@ class ColumnProfile:
                     self.units.update(units.slice(0, 1000).to_pylist())
             elif kind == "datetime":
                 self._date_details(values.filter(mask))
-        for kind in list(self.alive):
-            # it can no longer reach the tolerance: stop testing it
-            if self._misses(kind) > budget:
+
+    def _drop_hopeless(self, values: pa.Array, kinds: set[str], budget: float) -> None:
+        """Test a prefix of a long batch first: drop the kinds that miss more than allowed."""
+        if len(values) <= 2 * _EARLY_VERDICT:
+            return
+        prefix = values.slice(0, _EARLY_VERDICT)
+        for kind in kinds & self.alive:
+            hits = pc.sum(pc.match_substring_regex(prefix, self._pattern(kind))).as_py() or 0
+            # (this batch is in non_null already, its fits not yet)
+            if self._misses(kind) - len(values) + (len(prefix) - hits) > budget:
                 self.alive.discard(kind)
 
     def _misses(self, kind: str) -> int:
@@ -180,11 +268,6 @@ class ColumnProfile:
 
     def _integer_like(self, values: pa.Array) -> bool:
         return bool(pc.all(pc.match_substring_regex(values, r"^[+-]?[0-9]+$")).as_py())
-
-    def _fits_cast(self, values: pa.Array, to: pa.DataType) -> bool:
-        if to == pa.float64() and self.locale.decimal != ".":
-            return False
-        return _try_cast(values, to) is not None
 
     def _integer_details(self, fitting: pa.Array) -> None:
         digits = pc.replace_substring_regex(fitting, r"[^0-9]", "")
@@ -250,7 +333,12 @@ class ColumnProfile:
                     False,
                 )
             return ColumnDecision(
-                "integer", f"{pct('integer')} {n} values are whole numbers", dayfirst, None, False
+                "integer",
+                f"{pct('integer')} {n} values are whole numbers",
+                dayfirst,
+                None,
+                False,
+                self.plain_numbers == n,
             )
         if share["number"] >= tolerance:
             why = f"{pct('number')} {n} values are numbers"
@@ -258,7 +346,7 @@ class ColumnProfile:
                 why += " (decimal comma)"
             if unit:
                 why += f" with unit {unit!r}"
-            return ColumnDecision("number", why, dayfirst, unit, False)
+            return ColumnDecision("number", why, dayfirst, unit, False, self.plain_numbers == n)
         if share["date"] >= tolerance:
             return ColumnDecision(
                 "date",
@@ -311,6 +399,8 @@ class ColumnDecision:
     dayfirst: bool | None
     unit: str | None
     tz: bool
+    # every value is a number once separators are taken out: no pattern needed to convert
+    plain: bool = False
 
     def arrow_type(self) -> pa.DataType:
         return {
@@ -323,12 +413,21 @@ class ColumnDecision:
         }[self.type]
 
 
-def clean_text(arr: pa.Array) -> tuple[pa.Array, int]:
-    """Trim whitespace and turn null tokens into nulls; returns (values, cells trimmed)."""
+def clean_text(arr: pa.Array, nulls_read: bool = False) -> tuple[pa.Array, int]:
+    """Trim whitespace and turn null tokens into nulls; returns (values, cells trimmed).
+
+    ``nulls_read`` says the reader turned the exact tokens into nulls already (the CSV
+    reader does, in its own threads): then only trimmed cells can still be tokens.
+    """
     if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
         arr = arr.cast(pa.string())
     trimmed = pc.utf8_trim_whitespace(arr)
-    changed = pc.sum(pc.not_equal(trimmed, arr)).as_py() or 0
+    lengths = pc.binary_length(trimmed)
+    changed = pc.sum(pc.not_equal(lengths, pc.binary_length(arr))).as_py() or 0
+    if nulls_read and not changed:
+        return arr, 0
+    if not pc.any(pc.less_equal(lengths, NULL_TOKEN_BYTES)).as_py():
+        return trimmed, changed
     nulls = pc.is_in(trimmed, value_set=pa.array(NULL_TOKENS))
     return pc.if_else(nulls, pa.scalar(None, pa.string()), trimmed), changed
 
@@ -353,12 +452,22 @@ def convert(values: pa.Array, decision: ColumnDecision, locale: Locale) -> pa.Ar
     if kind == "integer":
         if (fast := _try_cast(values, pa.int64())) is not None:
             return fast
+        if (
+            decision.plain
+            and (fast := _try_cast(plain_number_text(values, locale), pa.int64())) is not None
+        ):
+            return fast
         valid = _mask_invalid(values, integer_re)
         if locale.thousands:
             valid = pc.replace_substring(valid, locale.thousands, "")
         return _cast_or_coerce(valid, pa.int64())
     if kind == "number":
         if locale.decimal == "." and (fast := _try_cast(values, pa.float64())) is not None:
+            return fast
+        if (
+            decision.plain
+            and (fast := _try_cast(plain_number_text(values, locale), pa.float64())) is not None
+        ):
             return fast
         valid = _mask_invalid(values, number_re)
         negative = pc.starts_with(valid, "(")
@@ -372,14 +481,24 @@ def convert(values: pa.Array, decision: ColumnDecision, locale: Locale) -> pa.Ar
     if kind == "date":
         if (fast := _try_cast(values, pa.date32())) is not None:
             return fast
+        if (m := _slash_dates(values)) is not None:
+            iso = _slash_dates_to_iso(values, m, decision.dayfirst)
+            # Arrow's date parser refuses 02/30 (strptime would roll it over to March)
+            if (fast := _try_cast(iso, pa.date32())) is not None:
+                return fast
         valid = _mask_invalid(values, DATE_RE)
         formats = ["%Y-%m-%d", "%Y/%m/%d"]
         order = ("%d", "%m") if decision.dayfirst else ("%m", "%d")
         formats += [f"{order[0]}{s}{order[1]}{s}%Y" for s in "/.-"]
-        parsed = pc.coalesce(
-            *[pc.strptime(valid, format=f, unit="s", error_is_null=True) for f in formats]
-        )
-        return parsed.cast(pa.date32())
+        # pandas, not Arrow's strptime: that one rolls 02/30 over to 1 March
+        text = valid.to_pandas()
+        parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[s]")
+        for f in formats:
+            missing = parsed.isna() & text.notna()
+            if not missing.any():
+                break
+            parsed[missing] = pd.to_datetime(text[missing], format=f, errors="coerce")
+        return pa.array(parsed, type=pa.timestamp("s"), from_pandas=True).cast(pa.date32())
     if not decision.tz and (fast := _try_cast(values, pa.timestamp("us"))) is not None:
         return fast
     valid = _mask_invalid(values, DATETIME_RE)
@@ -401,6 +520,125 @@ def convert(values: pa.Array, decision: ColumnDecision, locale: Locale) -> pa.Ar
         # the parsed values go back to their rows, in order
         out = pc.replace_with_mask(out, where, parsed_arrow)
     return out if decision.tz else out.cast(pa.timestamp("us"))
+
+
+def _finite_floats(values: pa.Array) -> pa.Array | None:
+    """``values`` read as floats, or None when one is refused or is inf or nan."""
+    floats = _try_cast(values, pa.float64())
+    if floats is None or not pc.all(pc.is_finite(floats)).as_py():
+        return None
+    return floats
+
+
+def plain_number_text(values: pa.Array, locale: Locale) -> pa.Array:
+    """Numbers written with the locale's separators, rewritten as Arrow reads them."""
+    if locale.thousands:
+        values = _strip_char(values, locale.thousands)
+    if locale.decimal != ".":
+        values = _swap_char(values, locale.decimal, ".")
+    return values
+
+
+def _string_buffers(values: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """(array at offset 0, its offsets, its bytes) of a string array."""
+    if values.offset:
+        values = pa.concat_arrays([values])
+    _, offsets, data = values.buffers()
+    offsets = np.frombuffer(offsets, np.int32, len(values) + 1)
+    chars = np.frombuffer(data, np.uint8, offsets[-1]) if data else np.zeros(0, np.uint8)
+    return values, offsets, chars
+
+
+def _strip_char(values: pa.Array, char: str) -> pa.Array:
+    """``values`` with every ``char`` (one ASCII character) removed.
+
+    Done on the buffers with numpy: ``pc.replace_substring`` takes ten times as long,
+    and these are the thousands separators of every number of a column.
+    """
+    if len(char.encode()) != 1 or pa.types.is_large_string(values.type):
+        return pc.replace_substring(values, char, "")
+    values, offsets, chars = _string_buffers(values)
+    drop = chars == ord(char)
+    if not drop.any():
+        return values
+    removed = np.concatenate(([0], np.cumsum(drop, dtype=np.int32)))
+    return pa.StringArray.from_buffers(
+        len(values),
+        pa.py_buffer((offsets - removed[offsets]).astype(np.int32)),
+        pa.py_buffer(chars[~drop]),
+        values.buffers()[0],
+        values.null_count,
+    )
+
+
+def _swap_char(values: pa.Array, old: str, new: str) -> pa.Array:
+    """``values`` with one ASCII character replaced by another (a decimal comma)."""
+    if pa.types.is_large_string(values.type):
+        return pc.replace_substring(values, old, new)
+    values, offsets, chars = _string_buffers(values)
+    swapped = np.where(chars == ord(old), np.uint8(ord(new)), chars)
+    return pa.StringArray.from_buffers(
+        len(values),
+        pa.py_buffer(offsets),
+        pa.py_buffer(swapped),
+        values.buffers()[0],
+        values.null_count,
+    )
+
+
+def _slash_dates(values: pa.Array) -> np.ndarray | None:
+    """The bytes of dates all written ``NN/NN/YYYY`` (or with ``.`` or ``-``), one row each.
+
+    A ``(non-null values, 10)`` matrix of digits (0-9, separators kept), or None when
+    any value is written otherwise: the patterns take those. Done with numpy on the
+    buffers; Arrow's string kernels take several times as long.
+    """
+    lengths = pc.min_max(pc.binary_length(values))
+    if lengths["min"].as_py() != 10 or lengths["max"].as_py() != 10:
+        return None
+    if pa.types.is_large_string(values.type):
+        return None
+    values, offsets, chars = _string_buffers(values)
+    # null cells have no bytes: what is left is the valid values back to back
+    m = chars[offsets[0] : offsets[-1]].reshape(-1, 10)
+    sep = m[0, 2]
+    if sep not in b"/.-" or not ((m[:, 2] == sep) & (m[:, 5] == sep)).all():
+        return None
+    digits = m[:, [0, 1, 3, 4, 6, 7, 8, 9]] - np.uint8(48)
+    if not (digits < 10).all():
+        return None
+    return m - np.uint8(48)
+
+
+def _two_digits(m: np.ndarray, at: int) -> np.ndarray:
+    return m[:, at].astype(np.int32) * 10 + m[:, at + 1]
+
+
+def _slash_dates_to_iso(values: pa.Array, m: np.ndarray, dayfirst: bool | None) -> pa.Array:
+    """Text ``YYYY-MM-DD`` (nulls kept) from :func:`_slash_dates`' matrix, for Arrow's parser."""
+    if values.offset:
+        values = pa.concat_arrays([values])
+    month, day = (3, 0) if dayfirst else (0, 3)
+    iso = np.empty_like(m)
+    iso[:, 0:4] = m[:, 6:10]
+    iso[:, 5:7] = m[:, month : month + 2]
+    iso[:, 8:10] = m[:, day : day + 2]
+    iso += np.uint8(48)
+    iso[:, 4] = iso[:, 7] = ord("-")
+    valid = (
+        np.ones(len(values), bool)
+        if not values.null_count
+        else values.is_valid().to_numpy(zero_copy_only=False)
+    )
+    offsets = np.zeros(len(values) + 1, np.int32)
+    np.cumsum(valid * 10, out=offsets[1:])
+    return pa.StringArray.from_buffers(
+        len(values),
+        pa.py_buffer(offsets),
+        pa.py_buffer(iso.ravel()),
+        values.buffers()[0] if values.null_count else None,
+        values.null_count,
+    )
 
 
 def _try_cast(values: pa.Array, to: pa.DataType) -> pa.Array | None:
