@@ -10,6 +10,8 @@ import posixpath
 from typing import IO, Any
 
 import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
 
@@ -123,3 +125,14 @@ def storage_from_config(config: Any) -> Storage:
     if protocol in ("s3", "s3a") and config.s3_endpoint_url:
         options["endpoint_url"] = config.s3_endpoint_url
     return Storage(config.storage_url, options)
+
+
+def parquet_writer(sink, schema: pa.Schema) -> pq.ParquetWriter:
+    """How Datapilot writes Parquet: zstd, dictionaries for text and date columns only.
+
+    Measured on the ingestion benchmark: dictionaries on number and time columns of
+    mostly distinct values cost a fifth of the write time and made the file bigger.
+    """
+    kinds = (pa.types.is_string, pa.types.is_large_string, pa.types.is_date)
+    dictionary = [f.name for f in schema if any(kind(f.type) for kind in kinds)]
+    return pq.ParquetWriter(sink, schema, compression="zstd", use_dictionary=dictionary)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from ..catalog import Catalog, Dataset, DatasetVersion, Job
 from ..errors import DatapilotError, bad_request, check_name, not_found
 from ..permissions import DATASET_NAME_RE
-from ..storage import Storage
+from ..storage import Storage, parquet_writer
 from ._identity import OrgContext
 from .ingest import MODES
 
@@ -270,7 +270,7 @@ class DatasetService:
         elif req.format == "arrow":
             yield from _stream_chunks(batches, pa.ipc.new_stream, schema)
         else:
-            yield from _stream_chunks(batches, _parquet_writer, schema)
+            yield from _stream_chunks(batches, parquet_writer, schema)
 
     def _batches(self, files, columns, offset, limit) -> Iterator[pa.RecordBatch]:
         skip, left = offset, limit
@@ -373,10 +373,6 @@ def _neutralize(col: pa.Array) -> pa.Array:
 
 def _csv_writer(sink, schema: pa.Schema) -> _SafeCSVWriter:
     return _SafeCSVWriter(sink, schema)
-
-
-def _parquet_writer(sink, schema: pa.Schema) -> pq.ParquetWriter:
-    return pq.ParquetWriter(sink, schema, compression="zstd")
 
 
 def _stream_chunks(batches, open_writer, schema: pa.Schema) -> Iterator[bytes]:

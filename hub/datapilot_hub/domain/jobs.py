@@ -62,6 +62,7 @@ class JobHandle:
         self.org_id = org_id
         self._last_write = 0.0
         self._last_progress = 0.0
+        self._outputs: list[str] = []
 
     def progress(self, fraction: float, force: bool = False) -> None:
         """Report progress in [0, 1]; raises :class:`JobCancelled` when cancelled."""
@@ -74,8 +75,11 @@ class JobHandle:
         self.runner._update(self.id, self.org_id, progress=fraction)
 
     def set_output(self, path: str) -> None:
-        """Record where the job writes, so a failure or a crash can remove it."""
-        self.runner._update(self.id, self.org_id, output_path=path, notify=False)
+        """Record (one more place) where the job writes, so a failure or a crash can remove it."""
+        self._outputs.append(path)
+        self.runner._update(
+            self.id, self.org_id, output_path="\n".join(self._outputs), notify=False
+        )
 
     def check_cancelled(self) -> None:
         """Raise :class:`JobCancelled` if the job was cancelled."""
@@ -168,8 +172,8 @@ class JobRunner:
     def _remove_output(self, job_id: str, org_id: int) -> None:
         with self.catalog.session(org_id) as db:
             job = Job.find(db, org_id, job_id)
-            path = job.output_path if job else None
-        if path:
+            paths = job.output_path.splitlines() if job and job.output_path else []
+        for path in paths:
             try:
                 self.storage.remove(path)
             except Exception:
@@ -239,7 +243,7 @@ class JobRunner:
                 job.state = "failed"
                 job.error = "The data service stopped while the job ran; please try again."
                 job.finished = utcnow()
-            outputs = [job.output_path for job in stale if job.output_path]
+            outputs = [p for job in stale if job.output_path for p in job.output_path.splitlines()]
             datasets = db.scalars(select(Dataset)).all()
             published = {(v.dataset_id, v.path) for v in db.scalars(select(DatasetVersion)).all()}
             dataset_dirs = {

@@ -204,7 +204,7 @@ class Plans:
             )
         self._check(org_id, "members", n + adding)
 
-    def check_upload(self, ctx: OrgContext, dataset: str, mode: str) -> None:
+    def check_upload(self, ctx: OrgContext, dataset: str | list[str], mode: str) -> None:
         """Refuse an ingestion into ``dataset`` that a limit already forbids.
 
         A new dataset counts against ``datasets``; any write is refused once
@@ -215,42 +215,44 @@ class Plans:
         ----------
         ctx : OrgContext
             The caller in the organization.
-        dataset : str
-            The dataset name.
+        dataset : str or list of str
+            The dataset name, or the names of the datasets one upload writes (every
+            sheet of a workbook).
         mode : str
             ``create``, ``replace`` or ``append``.
         """
+        names = [dataset] if isinstance(dataset, str) else list(dataset)
         with self.catalog.session(ctx.org_id) as db:
             n_datasets = db.scalar(
                 select(func.count())
                 .select_from(Dataset)
                 .where(Dataset.organization_id == ctx.org_id, Dataset.current_version.is_not(None))
             )
-            ds = Dataset.find(db, ctx.org_id, dataset)
-            current = ds.current if ds is not None else None
+            current = {}
+            for name in names:
+                ds = Dataset.find(db, ctx.org_id, name)
+                current[name] = ds.current if ds is not None else None
             stored = self._stored_bytes(db, ctx.org_id)
-        if current is None:
-            self._check(ctx.org_id, "datasets", n_datasets + 1, dataset=dataset)
+        new = [name for name in names if current[name] is None]
+        if new:
+            self._check(ctx.org_id, "datasets", n_datasets + len(new), dataset=new[-1])
         plan, limits = self.limits_of(ctx.org_id)
         if limits["storage_bytes"] is not None and stored >= limits["storage_bytes"]:
             raise quota_exceeded("storage_bytes", plan, limits["storage_bytes"], stored)
-        if (
-            mode == "append"
-            and current is not None
-            and limits["rows_per_dataset"] is not None
-            and current.rows >= limits["rows_per_dataset"]
-        ):
-            raise quota_exceeded(
-                "rows_per_dataset",
-                plan,
-                limits["rows_per_dataset"],
-                current.rows + 1,
-                dataset=dataset,
-            )
-
-    def check_rows(self, org_id: int, dataset: str, rows: int) -> None:
-        """Refuse a dataset version of ``rows`` rows over ``rows_per_dataset``."""
-        self._check(org_id, "rows_per_dataset", rows, dataset=dataset)
+        for name, version in current.items():
+            if (
+                mode == "append"
+                and version is not None
+                and limits["rows_per_dataset"] is not None
+                and version.rows >= limits["rows_per_dataset"]
+            ):
+                raise quota_exceeded(
+                    "rows_per_dataset",
+                    plan,
+                    limits["rows_per_dataset"],
+                    version.rows + 1,
+                    dataset=name,
+                )
 
     def row_checker(self, org_id: int, dataset: str) -> Callable[[int], None]:
         """A check an ingestion calls with the rows written so far, as they stream in.
@@ -343,29 +345,35 @@ class Plans:
             Who ran the job.
         job : dict
             ``{"id", "seconds", "result"}``; ``result`` holds ``rows_read`` or ``rows``
-            when the job wrote a dataset.
+            when the job wrote a dataset, or ``datasets`` (each with those) when it wrote
+            several.
         """
         self.record(org_id, "compute_seconds", job["seconds"], user, job=job["id"])
         result = job.get("result") or {}
-        rows = result.get("rows_read", result.get("rows"))
-        if result.get("dataset") and result.get("version"):
-            # an append's version holds old rows too: its report says how many were read
-            with self.catalog.session(org_id) as db:
-                report = db.scalar(
-                    select(DatasetVersion.report)
-                    .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
-                    .where(
-                        Dataset.organization_id == org_id,
-                        Dataset.name == result["dataset"],
-                        DatasetVersion.version == result["version"],
+        # a workbook read sheet by sheet wrote several datasets
+        written = False
+        for part in result.get("datasets") or [result]:
+            rows = part.get("rows_read", part.get("rows"))
+            if part.get("dataset") and part.get("version"):
+                # an append's version holds old rows too: its report says how many were read
+                with self.catalog.session(org_id) as db:
+                    report = db.scalar(
+                        select(DatasetVersion.report)
+                        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+                        .where(
+                            Dataset.organization_id == org_id,
+                            Dataset.name == part["dataset"],
+                            DatasetVersion.version == part["version"],
+                        )
                     )
+                if isinstance(report, dict) and isinstance(report.get("rows_read"), int):
+                    rows = report["rows_read"]
+            if rows is not None:
+                self.record(
+                    org_id, "rows_ingested", rows, user, job=job["id"], dataset=part.get("dataset")
                 )
-            if isinstance(report, dict) and isinstance(report.get("rows_read"), int):
-                rows = report["rows_read"]
-        if rows is not None:
-            self.record(
-                org_id, "rows_ingested", rows, user, job=job["id"], dataset=result.get("dataset")
-            )
+                written = True
+        if written:
             self.record_storage(org_id, user, job=job["id"])
 
     def usage(self, org_id: int, since: datetime | None = None) -> dict[str, Any]:

@@ -108,7 +108,7 @@ class MultipartReceiver:
                     f"The file is larger than the limit of {self.max_file_size} bytes.",
                     limit=self.max_file_size,
                 )
-            part["fh"].write(data[start:end])
+            part["fh"].write(memoryview(data)[start:end])
         else:
             if part["size"] > MAX_FIELD_SIZE:
                 raise bad_request(part["name"], f"Field {part['name']!r} is too long.")

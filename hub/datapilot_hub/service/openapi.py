@@ -139,7 +139,8 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
     "/orgs/{org}/datasets": {
         "get": ("Datasets with their current version", "data:read", [_ORG], None, "200"),
         "post": (
-            "Upload a file as a dataset (multipart: file, name, mode, options)",
+            "Upload a file as a dataset (multipart: file, name, mode, options); with"
+            ' options.sheet "*" every sheet of a workbook as its own dataset',
             "data:import",
             [_ORG],
             "multipart",

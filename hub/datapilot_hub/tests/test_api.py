@@ -439,6 +439,54 @@ def test_unknown_option_is_400(hub, world):
     assert r.status_code == 400 and r.json()["details"]["field"] == "options.delimter"
 
 
+def test_every_sheet_of_a_workbook_through_the_api(hub, world):
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    wb.active.title = "East"
+    wb.active.append(["id", "amount"])
+    wb.active.append([1, 2.5])
+    west = wb.create_sheet("West")
+    west.append(["id", "amount"])
+    west.append([2, 3.5])
+    buf = io.BytesIO()
+    wb.save(buf)
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+    def upload(token, org="acme", mode="create"):
+        return hub.api(
+            "POST",
+            f"/orgs/{org}/datasets",
+            token,
+            check=False,
+            data={"name": "regions", "mode": mode, "options": json.dumps({"sheet": "*"})},
+            files={"file": ("regions.xlsx", buf.getvalue(), xlsx)},
+        )
+
+    t = world["tokens"]["alice"]
+    r = upload(t)
+    assert r.status_code == 202, r.text
+    assert r.json()["datasets"] == {"East": "regions_east", "West": "regions_west"}
+    job = hub.wait_job("acme", r.json()["job"]["id"], t)
+    assert [d["dataset"] for d in job["result"]["datasets"]] == ["regions_east", "regions_west"]
+    rows = hub.api("GET", "/orgs/acme/datasets/regions_west/data", t).json()["rows"]
+    assert rows == [{"id": 2, "amount": 3.5}]
+    # the sheets' datasets exist now: create again is a 409 naming one, before any job
+    r = upload(t)
+    assert r.status_code == 409 and r.json()["details"]["dataset"] == "regions_east"
+    # another organization's member, a viewer: refused like any upload
+    assert upload(world["tokens"]["gary"]).status_code == 404
+    assert upload(world["tokens"]["vera"], mode="replace").status_code == 403
+    r = hub.api(
+        "POST",
+        "/orgs/acme/datasets",
+        t,
+        check=False,
+        data={"name": "plain", "options": json.dumps({"sheet": "*"})},
+        files={"file": ("plain.csv", CSV, "text/csv")},
+    )
+    assert r.status_code == 400 and r.json()["details"]["field"] == "options.sheet"
+
+
 def test_manager_deletes_a_dataset(hub, world):
     t = world["tokens"]["alice"]
     r = hub.upload("acme", t, "scratch", CSV)

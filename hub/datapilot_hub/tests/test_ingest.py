@@ -290,6 +290,61 @@ async def test_workbook_with_two_sheets(corpus):
     assert job["state"] == "failed" and "Summary, Details" in job["error"]
 
 
+def _three_sheet_workbook(extra_columns: int = 0) -> bytes:
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Q1 Sales"
+    ws.append(["Sales, first quarter"])
+    ws.append([])
+    ws.append(["Region", "Revenue", "Closed"])
+    ws.append(["North", 1200.5, True])
+    ws.append(["South", 980, False])
+    wb.create_sheet("Notes")  # empty: skipped, and said so
+    other = wb.create_sheet("Customers")
+    other.append(["id", "since"] + [f"x{i}" for i in range(extra_columns)])
+    other.append([1, dt.date(2020, 1, 5)] + [1] * extra_columns)
+    other.append([2, dt.date(2021, 6, 1)] + [2] * extra_columns)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+async def test_every_sheet_of_a_workbook_in_one_job(corpus):
+    job = corpus.ingest(_three_sheet_workbook(), "book.xlsx", "book", options={"sheet": "*"})
+    assert job["state"] == "succeeded", job
+    assert job["result"]["datasets"] == [
+        {"dataset": "book_q1_sales", "version": 1, "rows": 2, "sheet": "Q1 Sales"},
+        {"dataset": "book_customers", "version": 1, "rows": 2, "sheet": "Customers"},
+    ]
+    assert [s["sheet"] for s in job["result"]["skipped"]] == ["Notes"]
+    sales = corpus.service.describe(corpus.ctx, "book_q1_sales")
+    assert types_of(sales) == {"region": "string", "revenue": "number", "closed": "boolean"}
+    assert sales["report"]["sheet"] == "Q1 Sales" and sales["report"]["skipped_lines"] == 2
+    customers = corpus.service.describe(corpus.ctx, "book_customers")
+    assert types_of(customers) == {"id": "integer", "since": "date"}
+    # replace: every sheet gets its next version, in the same one job
+    job = corpus.ingest(
+        _three_sheet_workbook(), "book.xlsx", "book", mode="replace", options={"sheet": "*"}
+    )
+    assert [d["version"] for d in job["result"]["datasets"]] == [2, 2], job
+
+
+async def test_every_sheet_is_all_or_nothing(corpus, tmp_path):
+    limited = Corpus(corpus.catalog, corpus.storage, corpus.ctx, tmp_path, Limits(max_columns=4))
+    # the first sheet is fine, the last one has too many columns: neither is published
+    job = limited.ingest(
+        _three_sheet_workbook(extra_columns=5), "book.xlsx", "book", options={"sheet": "*"}
+    )
+    assert job["state"] == "failed" and job["result"]["error"] == "too_many_columns", job
+    assert "Sheet 'Customers'" in job["error"]
+    assert corpus.service.list(corpus.ctx) == []
+    for name in ("book_q1_sales", "book_customers"):
+        assert corpus.storage.files(f"org-{corpus.ctx.org_id}/datasets/{name}") == []
+    job = corpus.ingest(b"a,b\n1,2\n", "t.csv", "t", options={"sheet": "*"})
+    assert job["state"] == "failed" and "every sheet of a workbook" in job["error"]
+
+
 async def test_gzip_zip_and_json_lines(corpus):
     csv = b"a,b\n1,2\n3,4\n"
     assert corpus.ok(gzip.compress(csv), "data.csv.gz", "gz")["rows"] == 2

@@ -104,6 +104,10 @@ async def test_upload_quotas(catalog, two_orgs):
     plans = Plans(catalog, {**TINY, "free": {**TINY["free"], "storage_bytes": 1000}})
     ctx = two_orgs["alpha", "alice"]
     plans.check_upload(ctx, "first", "create")
+    # every sheet of a workbook is a dataset: they all count
+    with pytest.raises(DatapilotError) as e:
+        plans.check_upload(ctx, ["first", "second"], "create")
+    assert e.value.details["limit"] == "datasets" and e.value.details["usage"] == 2
     _add_dataset(catalog, ctx.org_id, "first", rows=6, size=600)
     # the one dataset allowed exists: another is refused, writing into it is not
     with pytest.raises(DatapilotError) as e:

@@ -1,10 +1,21 @@
 """Ingestion of CSV, Excel, JSON Lines and Parquet into versioned datasets."""
 
 from ._infer import TYPES, logical_type
-from ._pipeline import MODES, Ingestor, IngestRequest, normalize_names, validate_options
-from ._sniff import Limits, Sniffed, sniff
+from ._pipeline import (
+    ALL_SHEETS,
+    MODES,
+    Ingestor,
+    IngestRequest,
+    normalize_names,
+    sheet_datasets,
+    validate_options,
+)
+from ._sniff import EXCEL_FORMATS, Limits, Sniffed, sniff
+from ._sources import workbook_sheets
 
 __all__ = [
+    "ALL_SHEETS",
+    "EXCEL_FORMATS",
     "MODES",
     "TYPES",
     "IngestRequest",
@@ -13,6 +24,8 @@ __all__ = [
     "Sniffed",
     "logical_type",
     "normalize_names",
+    "sheet_datasets",
     "sniff",
     "validate_options",
+    "workbook_sheets",
 ]

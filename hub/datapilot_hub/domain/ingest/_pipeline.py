@@ -13,11 +13,16 @@ what was written (the job runner does), and a crash is swept at the next start.
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import re
+import threading
+import time
 import unicodedata
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,13 +33,17 @@ import pyarrow.parquet as pq
 
 from ...catalog import Catalog, Dataset, DatasetVersion, utcnow
 from ...errors import DatapilotError
-from ...storage import Storage
+from ...storage import Storage, parquet_writer
 from ..jobs import JobHandle
 from ._infer import TYPES, ColumnProfile, Locale, clean_text, convert, logical_type
-from ._sniff import Limits, Sniffed, sniff
-from ._sources import open_source
+from ._sniff import EXCEL_FORMATS, Limits, Sniffed, sniff
+from ._sources import open_source, workbook_sheets
+
+log = logging.getLogger(__name__)
 
 MODES = ("create", "replace", "append")
+# options.sheet: every sheet of the workbook, each its own dataset
+ALL_SHEETS = "*"
 OPTION_KEYS = {
     "sheet",
     "header",
@@ -127,8 +136,17 @@ class IngestRequest:
     options: dict[str, Any] = field(default_factory=dict)
     sniffed: dict[str, Any] | None = None
     spool_dir: str | None = None
-    # called with the rows written so far; raises when the plan's rows_per_dataset is passed
-    check_rows: Any = None
+    # called with a dataset's name, gives the check of its rows written so far (raises when
+    # the plan's rows_per_dataset is passed)
+    row_checker: Any = None
+    # with options.sheet "*": the dataset of each sheet (as the upload's answer named them)
+    sheet_datasets: dict[str, str] | None = None
+
+    def rows_check(self):
+        """The check of this dataset's rows so far (one that never refuses without a plan)."""
+        if self.row_checker is None:
+            return lambda rows: None
+        return self.row_checker(self.dataset)
 
 
 @dataclass
@@ -221,39 +239,98 @@ class Ingestor:
         self._pool = ThreadPoolExecutor(max(2, min(8, os.cpu_count() or 2)), "datapilot-ingest")
 
     def run(self, req: IngestRequest, handle: JobHandle) -> dict[str, Any]:
-        """Do the whole ingestion; returns the job result (dataset, version, rows)."""
+        """Do the whole ingestion; returns the job result (dataset, version, rows).
+
+        With ``options.sheet`` ``"*"`` every sheet of a workbook becomes its own dataset,
+        all published together or none: the result lists them.
+        """
         options = validate_options(req.options or {})
         sniffed = (
             Sniffed.from_json(req.sniffed)
             if req.sniffed
             else sniff(req.source_path, req.source_name, options, self.limits)
         )
-        version, parent, stored = self._reserve_version(req)
+        if options.get("sheet") == ALL_SHEETS:
+            return self._run_every_sheet(req, sniffed, options, handle)
+        staged = self._stage(req, sniffed, options, handle)
+        handle.progress(0.999, force=True)
+        self._publish([staged], handle.id)
+        return staged.result()
+
+    def _run_every_sheet(self, req, sniffed: Sniffed, options, handle) -> dict[str, Any]:
+        if sniffed.format not in EXCEL_FORMATS:
+            raise DatapilotError(
+                400,
+                "invalid_input",
+                f"options.sheet '*' reads every sheet of a workbook; {req.source_name} is"
+                f" {sniffed.format}.",
+                field="options.sheet",
+            )
+        targets = req.sheet_datasets or sheet_datasets(
+            req.dataset, workbook_sheets(req.source_path, req.source_name)
+        )
+        staged: list[_Staged] = []
+        skipped: list[dict[str, str]] = []
+        for i, (sheet, dataset) in enumerate(targets.items()):
+            part = _PartHandle(handle, i / len(targets), 1 / len(targets))
+            sheet_req = replace(
+                req, dataset=dataset, options={**options, "sheet": sheet}, sheet_datasets=None
+            )
+            try:
+                staged.append(self._stage(sheet_req, replace(sniffed), sheet_req.options, part))
+            except DatapilotError as e:
+                if e.code in ("no_columns", "no_rows"):
+                    skipped.append({"sheet": sheet, "reason": e.message})
+                    continue
+                raise DatapilotError(
+                    e.status, e.code, f"Sheet {sheet!r}: {e.message}", sheet=sheet, **e.details
+                ) from None
+        if not staged:
+            raise DatapilotError(422, "no_rows", f"No sheet of {req.source_name} has data.")
+        handle.progress(0.999, force=True)
+        self._publish(staged, handle.id)
+        return {
+            "datasets": [{**s.result(), "sheet": s.req.options["sheet"]} for s in staged],
+            "skipped": skipped,
+        }
+
+    def _stage(self, req: IngestRequest, sniffed: Sniffed, options, handle) -> _Staged:
+        """Write a new version's files; it is published later (with the job's others)."""
+        source = None
+        if sniffed.format != "parquet":
+            # opened first: a file (or sheet) without a table fails before taking a version
+            source = open_source(req.source_path, sniffed, self.limits, req.source_name, options)
+            if not source.labels:
+                source.close()
+                raise DatapilotError(422, "no_columns", f"{req.source_name} has no columns.")
+        try:
+            version, parent, stored = self._reserve_version(req)
+        except BaseException:
+            if source is not None:
+                source.close()
+            raise
         types = {**stored.get("types", {}), **options.get("types", {})}
         out_dir = self.storage.dataset_version_dir(req.org_id, req.dataset, version)
         handle.set_output(out_dir)
         path = f"{out_dir}/part-0.parquet"
-        if sniffed.format == "parquet":
+        if source is None:
             columns, rows, report = self._copy_parquet(req, parent, path, handle)
         else:
             columns, rows, report = self._ingest_text(
-                req, sniffed, options, types, parent, path, handle
+                req, source, sniffed, options, types, parent, path, handle
             )
-        handle.progress(0.999, force=True)
-        self._publish(req, version, parent, out_dir, columns, rows, report, handle.id, types)
-        return {"dataset": req.dataset, "version": version, "rows": rows}
+        return _Staged(req, version, parent, out_dir, columns, rows, report, types)
 
     # ---- pass one and two for text ---------------------------------------------------
 
-    def _ingest_text(self, req, sniffed: Sniffed, options, types, parent, path, handle):
-        source = open_source(req.source_path, sniffed, self.limits, req.source_name, options)
+    def _ingest_text(self, req, source, sniffed: Sniffed, options, types, parent, path, handle):
+        """Pass one and two over a text source (which this closes)."""
         spool = os.path.join(
             self.spool_dir or os.path.dirname(req.source_path), f"spool-{handle.id}.arrow"
         )
+        started = time.perf_counter()
         try:
             labels = source.labels
-            if not labels:
-                raise DatapilotError(422, "no_columns", f"{req.source_name} has no columns.")
             names = normalize_names(labels)
             locale = Locale(sniffed.decimal, sniffed.thousands or None, sniffed.dayfirst)
             tolerance = float(options.get("tolerance", 0.95))
@@ -263,12 +340,12 @@ class Ingestor:
             spool_schema = pa.schema([(n, pa.string()) for n in spool_names])
             with pa.OSFile(spool, "wb") as sink, pa.ipc.new_file(sink, spool_schema) as writer:
                 seen = 0
-                for batch in source.batches():
+                for batch in _prefetched(source.batches()):
                     seen += batch.num_rows
                     expected = seen / max(source.fraction(), 1e-6)
 
                     def profile(i: int, col: pa.Array, expected=expected) -> pa.Array:
-                        values, n = clean_text(col)
+                        values, n = clean_text(col, source.nulls_read)
                         trimmed[i] += n
                         profiles[i].update(values, expected)
                         return values
@@ -292,8 +369,17 @@ class Ingestor:
                 raise DatapilotError(422, "no_rows", f"{req.source_name} has a header but no rows.")
             plan = self._plan_columns(req, names, labels, profiles, types, options, parent)
             handle.progress(0.5, force=True)
+            profiled = time.perf_counter()
             columns, rows, conversion = self._convert(
                 req, spool, plan, locale, options, parent, path, handle, rows_read
+            )
+            log.info(
+                "Job %s: %d rows of %s profiled in %.2f s, converted and written in %.2f s",
+                handle.id,
+                rows_read,
+                req.source_name,
+                profiled - started,
+                time.perf_counter() - profiled,
             )
         finally:
             source.close()
@@ -406,6 +492,7 @@ class Ingestor:
 
     def _convert(self, req, spool, plan, locale, options, parent, path, handle, rows_read):
         """Pass two: convert the spooled text and write Parquet."""
+        check_rows = req.rows_check()
         append = parent is not None and req.mode == "append"
         new_fields = {
             p["name"]: pa.field(p["name"], p["decision"].arrow_type()) for p in plan["columns"]
@@ -427,7 +514,7 @@ class Ingestor:
         dedupe = bool(options.get("dedupe"))
         with (
             self.storage.open(path, "wb") as out,
-            pq.ParquetWriter(out, schema, compression="zstd") as writer,
+            parquet_writer(out, schema) as writer,
         ):
             if append:
                 rows += self._copy_parent(parent, writer, stats, schema)
@@ -475,8 +562,7 @@ class Ingestor:
                             pending.result()
                         pending = self._write_pool.submit(_write_counted, writer, table, stats)
                         rows += table.num_rows
-                        if req.check_rows is not None:
-                            req.check_rows(rows)
+                        check_rows(rows)
                         handle.progress(0.5 + 0.49 * (b + 1) / max(reader.num_record_batches, 1))
                 finally:
                     # never close the writer under a write still running
@@ -524,6 +610,7 @@ class Ingestor:
     # ---- Parquet as is ---------------------------------------------------------------
 
     def _copy_parquet(self, req, parent, path, handle):
+        check_rows = req.rows_check()
         try:
             pf = pq.ParquetFile(req.source_path)
         except pa.ArrowInvalid as e:
@@ -552,7 +639,7 @@ class Ingestor:
         rows = 0
         with (
             self.storage.open(path, "wb") as out,
-            pq.ParquetWriter(out, schema, compression="zstd") as writer,
+            parquet_writer(out, schema) as writer,
         ):
             if append:
                 rows += self._copy_parent(parent, writer, stats, schema)
@@ -560,8 +647,7 @@ class Ingestor:
                 table = pf.read_row_group(i, columns=labels).rename_columns(names)
                 table = _conform(_widen(table, schema), schema)
                 rows += _write_counted(writer, table, stats)
-                if req.check_rows is not None:
-                    req.check_rows(rows)
+                check_rows(rows)
                 handle.progress(0.95 * (i + 1) / max(pf.num_row_groups, 1))
         columns = _column_models(
             schema, stats, dict(zip(names, labels, strict=True)), {}, parent if append else None
@@ -630,36 +716,128 @@ class Ingestor:
                 }
             return version, parent, dict(ds.options or {})
 
-    def _publish(self, req, version, parent, out_dir, columns, rows, report, job_id, types) -> None:
-        nbytes = self.storage.size(out_dir)
-        with self.catalog.session(req.org_id) as db:
-            ds = Dataset.find(db, req.org_id, req.dataset)
-            if ds is None:
-                raise DatapilotError(
-                    409, "dataset_deleted", f"{req.dataset!r} was deleted meanwhile."
+    def _publish(self, staged: list[_Staged], job_id: str) -> None:
+        """Make the staged versions current, in one catalog transaction."""
+        sizes = [self.storage.size(v.out_dir) for v in staged]
+        with self.catalog.session(staged[0].req.org_id) as db:
+            for v, nbytes in zip(staged, sizes, strict=True):
+                req = v.req
+                ds = Dataset.find(db, req.org_id, req.dataset)
+                if ds is None:
+                    raise DatapilotError(
+                        409, "dataset_deleted", f"{req.dataset!r} was deleted meanwhile."
+                    )
+                db.add(
+                    DatasetVersion(
+                        organization_id=req.org_id,
+                        dataset_id=ds.id,
+                        version=v.version,
+                        columns=v.columns,
+                        rows=v.rows,
+                        bytes=nbytes,
+                        path=v.out_dir,
+                        parent_version=v.parent["version"] if v.parent else None,
+                        lineage={"operation": req.mode, "source": req.source_name, "job": job_id},
+                        report=v.report,
+                        source_name=req.source_name,
+                        created_by=req.user,
+                        created=utcnow(),
+                    )
                 )
-            db.add(
-                DatasetVersion(
-                    organization_id=req.org_id,
-                    dataset_id=ds.id,
-                    version=version,
-                    columns=columns,
-                    rows=rows,
-                    bytes=nbytes,
-                    path=out_dir,
-                    parent_version=parent["version"] if parent else None,
-                    lineage={"operation": req.mode, "source": req.source_name, "job": job_id},
-                    report=report,
-                    source_name=req.source_name,
-                    created_by=req.user,
-                    created=utcnow(),
-                )
-            )
-            if types:
-                # type overrides stay with the dataset: every later append and replace
-                ds.options = {**(ds.options or {}), "types": types}
-            ds.current_version = version
-            ds.updated = utcnow()
+                if v.types:
+                    # type overrides stay with the dataset: every later append and replace
+                    ds.options = {**(ds.options or {}), "types": v.types}
+                ds.current_version = v.version
+                ds.updated = utcnow()
+
+
+@dataclass
+class _Staged:
+    """A version whose files are written, waiting for the catalog commit."""
+
+    req: IngestRequest
+    version: int
+    parent: dict[str, Any] | None
+    out_dir: str
+    columns: list[dict[str, Any]]
+    rows: int
+    report: dict[str, Any]
+    types: dict[str, str]
+
+    def result(self) -> dict[str, Any]:
+        return {"dataset": self.req.dataset, "version": self.version, "rows": self.rows}
+
+
+class _PartHandle:
+    """A job handle for one part of a job: its progress is a slice of the job's."""
+
+    def __init__(self, handle: JobHandle, start: float, span: float) -> None:
+        self._handle, self._start, self._span = handle, start, span
+        self.id = handle.id
+
+    def progress(self, fraction: float, force: bool = False) -> None:
+        self._handle.progress(self._start + self._span * fraction, force)
+
+    def set_output(self, path: str) -> None:
+        self._handle.set_output(path)
+
+    def check_cancelled(self) -> None:
+        self._handle.check_cancelled()
+
+
+def sheet_datasets(dataset: str, sheets: list[str]) -> dict[str, str]:
+    """The dataset each sheet of a workbook becomes: ``<dataset>_<sheet>``, unique."""
+    taken: set[str] = set()
+    out: dict[str, str] = {}
+    for sheet, slug in zip(sheets, normalize_names(sheets), strict=True):
+        base = f"{dataset}_{slug}"[:63].rstrip("_")
+        name, n = base, 2
+        while name in taken:
+            name = f"{base[: 63 - len(str(n)) - 1]}_{n}"
+            n += 1
+        taken.add(name)
+        out[sheet] = name
+    return out
+
+
+def _prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The same batches, the next one read in another thread while this one is used.
+
+    Arrow's readers release the GIL while they parse: reading overlaps profiling.
+    One batch ahead keeps memory bounded.
+    """
+    ahead: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        ahead.put((batch, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put((done, None))
+        except BaseException as e:  # handed to the consumer, raised there
+            ahead.put((done, e))
+
+    thread = threading.Thread(target=produce, name="datapilot-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            batch, error = ahead.get()
+            if error is not None:
+                raise error
+            if batch is done:
+                return
+            yield batch
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _write_counted(writer: pq.ParquetWriter, table: pa.Table, stats: dict) -> int:

@@ -50,7 +50,7 @@ class Limits:
     max_ratio: float = 200.0
     max_columns: int = 2000
     max_cell_bytes: int = 1024**2
-    max_line_bytes: int = 4 * 1024**2
+    max_line_bytes: int = 1024**2
 
 
 @dataclass

@@ -7,7 +7,6 @@ Parquet is the exception: it is typed already and goes through as is.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import os
 from collections.abc import Iterator
@@ -18,9 +17,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ...errors import DatapilotError
-from ._sniff import Limits, Sniffed, open_text_source
+from ._infer import NULL_TOKENS
+from ._sniff import Limits, Sniffed, find_header, open_text_source
 
-BATCH_ROWS = 65536
+BATCH_ROWS = 32768
 
 
 class TextSource:
@@ -29,6 +29,8 @@ class TextSource:
     labels: list[str]
     rejected: list[dict[str, Any]]
     rows_rejected: int = 0
+    # the reader itself turned the null tokens into nulls
+    nulls_read: bool = False
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         raise NotImplementedError
@@ -64,6 +66,8 @@ class _Counting(io.RawIOBase):
 
 class CSVSource(TextSource):
     """CSV and other delimited text, parsed by pyarrow's streaming reader as text."""
+
+    nulls_read = True
 
     def __init__(self, path: str, sniffed: Sniffed, limits: Limits, source_name: str) -> None:
         self.source_name = source_name
@@ -109,8 +113,8 @@ class CSVSource(TextSource):
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
+                null_values=NULL_TOKENS,
+                strings_can_be_null=True,
             ),
         )
 
@@ -129,7 +133,7 @@ class CSVSource(TextSource):
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         try:
-            yield from self._reader
+            yield from _rebatched(self._reader)
         except pa.ArrowInvalid as e:
             message = str(e)
             if "straddling" in message or "block size" in message:
@@ -154,51 +158,80 @@ class CSVSource(TextSource):
         self._stream.close()
 
 
+def _rebatched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The reader's small batches joined into batches of about BATCH_ROWS rows.
+
+    The reader's block (and so its batch) is small because Arrow reads up to 32 blocks
+    ahead; the pipeline's work per batch is cheaper on bigger batches.
+    """
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        pending.append(batch)
+        rows += batch.num_rows
+        if rows >= BATCH_ROWS:
+            yield _joined(pending)
+            pending, rows = [], 0
+    if pending:
+        yield _joined(pending)
+
+
+def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+
+
 def _arrow_encoding(encoding: str | None) -> str:
     if encoding in (None, "utf-8", "utf-8-sig"):
         return "utf8"
     return encoding
 
 
-def _cell_text(v: Any) -> str | None:
-    if v is None or v == "":
-        return None
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
-    if isinstance(v, dt.datetime):
-        return v.isoformat(sep=" ")
-    if isinstance(v, (dt.date, dt.time)):
-        return v.isoformat()
-    if isinstance(v, dt.timedelta):
-        return str(v)
-    return str(v)
+def _typed_text(column: pa.Array) -> pa.Array:
+    """A typed worksheet column as the text inference reads.
+
+    Numbers without formatting (whole numbers as integers, not ``1.2e+11``), booleans
+    as true/false, dates at midnight as dates, other moments in ISO form.
+    """
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return column
+    if pa.types.is_null(kind):
+        return pa.nulls(len(column), pa.string())
+    if pa.types.is_floating(kind):
+        finite = column.filter(pc.is_finite(column))
+        whole = pc.all(pc.equal(pc.floor(finite), finite)).as_py() is not False
+        if whole and (pc.max(pc.abs(finite)).as_py() or 0) < 2**53:
+            return column.cast(pa.int64()).cast(pa.string())
+        return column.cast(pa.string())
+    if pa.types.is_timestamp(kind):
+        if pc.all(pc.equal(pc.floor_temporal(column, unit="day"), column)).as_py() is not False:
+            return column.cast(pa.date32()).cast(pa.string())
+        return pc.strftime(column, format="%Y-%m-%d %H:%M:%S")
+    if pa.types.is_boolean(kind):
+        return pc.if_else(column, "true", "false")
+    return column.cast(pa.string())
 
 
-def _column_text(values: tuple) -> pa.Array:
-    """A worksheet column as text, converted by Arrow when its cells share one type."""
-    cells = [None if v == "" else v for v in values]
-    try:
-        arr = pa.array(cells)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        # mixed cell types: one at a time
-        return pa.array([_cell_text(v) for v in cells], pa.string())
-    if pa.types.is_timestamp(arr.type):
-        return pc.strftime(arr, format="%Y-%m-%d %H:%M:%S")
-    if pa.types.is_date(arr.type) and any(isinstance(v, dt.datetime) for v in cells):
-        # Arrow would read dates and datetimes together as dates, dropping the times
-        return pa.array([_cell_text(v) for v in cells], pa.string())
-    if pa.types.is_floating(arr.type) and len(arr) and (pc.max(pc.abs(arr)).as_py() or 0) >= 2**53:
-        return pa.array([_cell_text(v) for v in cells], pa.string())
-    return arr.cast(pa.string())
+def _header_label(label: str, earlier: list[str]) -> str:
+    """The header cell as written: the reader names empty ones ``__UNNAMED__<n>`` and
+    repeated ones ``<label>_<n>``."""
+    if label.startswith("__UNNAMED__"):
+        return ""
+    base, _, n = label.rpartition("_")
+    if base and n.isdigit() and base in earlier:
+        return base
+    return label
 
 
 class ExcelSource(TextSource):
-    """A worksheet of .xlsx, .xlsm, .xls or .ods, read with python-calamine.
+    """A worksheet of .xlsx, .xlsm, .xlsb, .xls or .ods, read with fastexcel.
 
-    Cells keep their real types in the text handed on: numbers without formatting,
-    booleans as true/false, dates and datetimes in ISO form.
+    fastexcel reads the sheet with the calamine engine straight into Arrow, each column
+    typed from all of its cells (a column of mixed cells comes as text); no Python
+    object per cell. The columns go on as text the inference reads (numbers without
+    formatting, booleans as true/false, dates in ISO form).
     """
 
     def __init__(
@@ -210,25 +243,27 @@ class ExcelSource(TextSource):
         sheet: Any = None,
         header: bool | None = None,
     ) -> None:
-        from python_calamine import CalamineError, load_workbook
+        import fastexcel
 
         self.rejected = []
+        self.source_name = source_name
         try:
-            self._wb = load_workbook(path)
-            names = self._wb.sheet_names
-            sniffed.sheets = list(names)
+            self._reader = fastexcel.read_excel(path)
+            names = list(self._reader.sheet_names)
+            sniffed.sheets = names
+            loaded = None
             if sheet is None:
                 # the first sheet with data; each sheet is parsed once
-                chosen, ws = names[0], None
+                chosen = names[0]
                 for n in names:
-                    candidate = self._wb.get_sheet_by_name(n)
-                    if candidate.height > 0:
-                        chosen, ws = n, candidate
+                    candidate = self._load(n, 0)
+                    if candidate.width > 0:
+                        chosen, loaded = n, candidate
                         break
             elif isinstance(sheet, int) and 0 <= sheet < len(names):
-                chosen, ws = names[sheet], None
+                chosen = names[sheet]
             elif sheet in names:
-                chosen, ws = sheet, None
+                chosen = sheet
             else:
                 raise DatapilotError(
                     400,
@@ -238,75 +273,73 @@ class ExcelSource(TextSource):
                     sheets=names,
                 )
             self.sheet = chosen
-            ws = ws or self._wb.get_sheet_by_name(chosen)
-        except CalamineError as e:
+            loaded = loaded or self._load(chosen, 0)
+            if loaded.width > limits.max_columns:
+                raise DatapilotError(
+                    422,
+                    "too_many_columns",
+                    f"{source_name} has {loaded.width} columns; the limit is {limits.max_columns}.",
+                    limit=limits.max_columns,
+                )
+            table = loaded.to_arrow()
+            skip, has_header = find_header(self._head_text(table), header)
+            if (skip, has_header) != (0, True):
+                # title lines above the table, or no header: read again where it starts
+                table = self._load(chosen, skip if has_header else None, skip).to_arrow()
+        except fastexcel.FastExcelError as e:
             raise DatapilotError(
                 422, "corrupt_file", f"{source_name} is not a readable workbook: {e}"
             ) from None
-        except Exception as e:
-            if isinstance(e, DatapilotError):
-                raise
-            raise DatapilotError(
-                422, "corrupt_file", f"{source_name} is not a readable workbook: {e}"
-            ) from None
-        self._height = max(ws.height, 1)
-        self._rows = ws.iter_rows()
-        head: list[list[Any]] = []
-        for row in self._rows:
-            head.append(row)
-            if len(head) >= 100:
-                break
-        from ._sniff import find_header
+        sniffed.header, sniffed.skip_rows = has_header, skip
+        labels: list[str] = []
+        for name in table.schema.names:
+            labels.append(_header_label(name, labels) if has_header else "")
+        self.labels = [label or f"column_{i + 1}" for i, label in enumerate(labels)]
+        self._table = table
+        self._done = 0
 
-        text_head = [[_cell_text(c) or "" for c in r] for r in head]
-        skip, header = find_header(text_head, header)
-        sniffed.header, sniffed.skip_rows = header, skip
-        width = max((len(r) for r in head), default=0)
-        if width > limits.max_columns:
-            raise DatapilotError(
-                422,
-                "too_many_columns",
-                f"{source_name} has {width} columns; the limit is {limits.max_columns}.",
-            )
-        self.width = width
-        first = text_head[skip] if head else []
-        self.labels = (
-            (
-                [c or f"column_{i + 1}" for i, c in enumerate(first)]
-                + [f"column_{i + 1}" for i in range(len(first), width)]
-            )
-            if header
-            else [f"column_{i + 1}" for i in range(width)]
+    def _load(self, sheet: str, header_row: int | None, skip: int = 0):
+        return self._reader.load_sheet(
+            sheet,
+            header_row=header_row,
+            skip_rows=skip if header_row is None and skip else None,
+            schema_sample_rows=None,
         )
-        self._pending = head[skip + (1 if header else 0) :]
-        self._done = skip + (1 if header else 0)
+
+    @staticmethod
+    def _head_text(table: pa.RecordBatch) -> list[list[str]]:
+        """The header and the first rows as text, for :func:`find_header`."""
+        head = table.slice(0, 99)
+        labels = []
+        for name in table.schema.names:
+            labels.append(_header_label(name, labels))
+        columns = [_typed_text(c).to_pylist() for c in head.columns]
+        return [labels] + [[v or "" for v in row] for row in zip(*columns, strict=True)]
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        names = [f"c{i}" for i in range(self.width)]
-
-        def flush(rows: list[list[Any]]) -> pa.RecordBatch:
-            width = self.width
-            padded = (r if len(r) == width else (list(r) + [""] * width)[:width] for r in rows)
-            columns = list(zip(*padded, strict=True)) or [()] * width
-            return pa.RecordBatch.from_arrays([_column_text(c) for c in columns], names)
-
-        rows = self._pending
-        self._pending = []
-        for row in self._rows:
-            rows.append(row)
-            if len(rows) >= BATCH_ROWS:
-                self._done += len(rows)
-                yield flush(rows)
-                rows = []
-        if rows:
-            self._done += len(rows)
-            yield flush(rows)
+        names = [f"c{i}" for i in range(len(self.labels))]
+        for start in range(0, self._table.num_rows, BATCH_ROWS):
+            part = self._table.slice(start, BATCH_ROWS)
+            self._done = start + part.num_rows
+            yield pa.RecordBatch.from_arrays([_typed_text(c) for c in part.columns], names)
 
     def fraction(self) -> float:
-        return min(self._done / self._height, 1.0)
+        return min(self._done / max(self._table.num_rows, 1), 1.0)
 
     def close(self) -> None:
-        self._wb.close()
+        self._table = None
+
+
+def workbook_sheets(path: str, source_name: str) -> list[str]:
+    """The sheet names of a workbook (no sheet is read)."""
+    import fastexcel
+
+    try:
+        return list(fastexcel.read_excel(path).sheet_names)
+    except fastexcel.FastExcelError as e:
+        raise DatapilotError(
+            422, "corrupt_file", f"{source_name} is not a readable workbook: {e}"
+        ) from None
 
 
 class JSONLinesSource(TextSource):

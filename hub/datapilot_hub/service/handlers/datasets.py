@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
+from typing import Any
 
 from tornado import web
 
 from ...domain.datasets import FORMATS, ReadRequest, validate_mode, validate_name
-from ...domain.ingest import IngestRequest, sniff, validate_options
+from ...domain.ingest import (
+    ALL_SHEETS,
+    EXCEL_FORMATS,
+    IngestRequest,
+    sheet_datasets,
+    sniff,
+    validate_options,
+    workbook_sheets,
+)
 from ...errors import DatapilotError, bad_request
 from .._upload import MultipartReceiver, multipart_boundary
 from .base import APIHandler
@@ -80,14 +90,35 @@ class DatasetsAPIHandler(APIHandler):
         upload = self.receiver.files.get("file")
         if upload is None:
             raise bad_request("file", "The upload has no 'file' part.", code="missing_file")
-        self.app.datasets.check_write(self.ctx, name, mode)
-        self.app.quotas.check_upload(self.ctx, name, mode)
+        every_sheet = options.get("sheet") == ALL_SHEETS
+        if every_sheet:
+            self.ctx.require("data:import")
+        else:
+            self.app.datasets.check_write(self.ctx, name, mode)
+            self.app.quotas.check_upload(self.ctx, name, mode)
         source_name = upload["filename"] or f"{name}.upload"
         # the content decides what the file is, not its name: a wrong or hostile file is
         # refused here, before any job exists
-        sniffed = await asyncio.get_running_loop().run_in_executor(
+        loop = asyncio.get_running_loop()
+        sniffed = await loop.run_in_executor(
             None, sniff, upload["path"], source_name, options, self.app.limits
         )
+        targets = None
+        if every_sheet:
+            if sniffed.format not in EXCEL_FORMATS:
+                raise bad_request(
+                    "options.sheet",
+                    f"options.sheet '*' reads every sheet of a workbook; {source_name} is"
+                    f" {sniffed.format}.",
+                )
+            sheets = await loop.run_in_executor(None, workbook_sheets, upload["path"], source_name)
+            targets = sheet_datasets(name, sheets)
+            if mode == "create":
+                for dataset in targets.values():
+                    self.app.datasets.check_write(self.ctx, dataset, mode)
+            # (replace and append: which sheets have data, and so need their dataset, the
+            # job sees; a sheet with data and no dataset fails it, naming the dataset)
+            self.app.quotas.check_upload(self.ctx, list(targets.values()), mode)
         upload = self.receiver.take_file("file")
         try:
             job = self.app.jobs.create(
@@ -114,12 +145,16 @@ class DatasetsAPIHandler(APIHandler):
             user=self.ctx.caller.name,
             options=options,
             sniffed=sniffed.to_json(),
-            check_rows=self.app.quotas.row_checker(self.ctx.org_id, name),
+            row_checker=functools.partial(self.app.quotas.row_checker, self.ctx.org_id),
+            sheet_datasets=targets,
         )
         self.audit_details["job"] = job["id"]
         self.app.submit_ingest(job["id"], request)
         self.set_header("Location", f"{self.app.api_prefix}orgs/{org}/jobs/{job['id']}")
-        self.write_json({"job": job, "dataset": name}, 202)
+        answer: dict[str, Any] = {"job": job, "dataset": name}
+        if targets is not None:
+            answer["datasets"] = targets
+        self.write_json(answer, 202)
 
 
 class DatasetAPIHandler(APIHandler):
