@@ -345,6 +345,23 @@ async def test_every_sheet_is_all_or_nothing(corpus, tmp_path):
     assert job["state"] == "failed" and "every sheet of a workbook" in job["error"]
 
 
+async def test_opendocument_spreadsheet(corpus):
+    pytest.importorskip("odf")
+    frame = pd.DataFrame(
+        {
+            "Code": ["007", "042"],
+            "Amount": [1.5, 2.25],
+            "Day": pd.to_datetime(["2024-01-02", "2024-03-04"]),
+        }
+    )
+    buf = io.BytesIO()
+    frame.to_excel(buf, engine="odf", index=False, sheet_name="Data")
+    info = corpus.ok(buf.getvalue(), "export.ods", "ods")
+    assert types_of(info) == {"code": "string", "amount": "number", "day": "date"}
+    assert info["report"]["format"] == "ods" and info["report"]["sheet"] == "Data"
+    assert corpus.frame("ods")["code"].tolist() == ["007", "042"]
+
+
 async def test_gzip_zip_and_json_lines(corpus):
     csv = b"a,b\n1,2\n3,4\n"
     assert corpus.ok(gzip.compress(csv), "data.csv.gz", "gz")["rows"] == 2

@@ -283,7 +283,10 @@ class Ingestor:
                     skipped.append({"sheet": sheet, "reason": e.message})
                     continue
                 raise DatapilotError(
-                    e.status, e.code, f"Sheet {sheet!r}: {e.message}", sheet=sheet, **e.details
+                    e.status,
+                    e.code,
+                    f"Sheet {sheet!r}: {e.message}",
+                    **{**e.details, "sheet": sheet},
                 ) from None
         if not staged:
             raise DatapilotError(422, "no_rows", f"No sheet of {req.source_name} has data.")
