@@ -345,6 +345,23 @@ async def test_every_sheet_is_all_or_nothing(corpus, tmp_path):
     assert job["state"] == "failed" and "every sheet of a workbook" in job["error"]
 
 
+async def test_workbook_headers_keep_their_labels(corpus):
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    wb.active.append(["Amount", None, "Amount", "Code_1"])
+    wb.active.append([1.5, 2, 3, "x"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    info = corpus.ok(buf.getvalue(), "h.xlsx", "headers")
+    # the reader renames empty and repeated header cells; the labels are the cells as written
+    assert [(c["label"], c["name"]) for c in info["columns"]] == [
+        ("Amount", "amount"),
+        ("column_2", "column_2"),
+        ("Amount", "amount_2"),
+        ("Code_1", "code_1"),
+    ]
+
+
 async def test_opendocument_spreadsheet(corpus):
     pytest.importorskip("odf")
     frame = pd.DataFrame(

@@ -214,15 +214,19 @@ def _typed_text(column: pa.Array) -> pa.Array:
     return column.cast(pa.string())
 
 
-def _header_label(label: str, earlier: list[str]) -> str:
-    """The header cell as written: the reader names empty ones ``__UNNAMED__<n>`` and
+def _header_labels(names: list[str]) -> list[str]:
+    """The header cells as written: the reader names empty ones ``__UNNAMED__<n>`` and
     repeated ones ``<label>_<n>``."""
-    if label.startswith("__UNNAMED__"):
-        return ""
-    base, _, n = label.rpartition("_")
-    if base and n.isdigit() and base in earlier:
-        return base
-    return label
+    labels: list[str] = []
+    for name in names:
+        base, _, n = name.rpartition("_")
+        if name.startswith("__UNNAMED__"):
+            labels.append("")
+        elif base and n.isdigit() and base in labels:
+            labels.append(base)
+        else:
+            labels.append(name)
+    return labels
 
 
 class ExcelSource(TextSource):
@@ -291,9 +295,7 @@ class ExcelSource(TextSource):
                 422, "corrupt_file", f"{source_name} is not a readable workbook: {e}"
             ) from None
         sniffed.header, sniffed.skip_rows = has_header, skip
-        labels: list[str] = []
-        for name in table.schema.names:
-            labels.append(_header_label(name, labels) if has_header else "")
+        labels = _header_labels(table.schema.names) if has_header else [""] * table.num_columns
         self.labels = [label or f"column_{i + 1}" for i, label in enumerate(labels)]
         self._table = table
         self._done = 0
@@ -310,11 +312,9 @@ class ExcelSource(TextSource):
     def _head_text(table: pa.RecordBatch) -> list[list[str]]:
         """The header and the first rows as text, for :func:`find_header`."""
         head = table.slice(0, 99)
-        labels = []
-        for name in table.schema.names:
-            labels.append(_header_label(name, labels))
         columns = [_typed_text(c).to_pylist() for c in head.columns]
-        return [labels] + [[v or "" for v in row] for row in zip(*columns, strict=True)]
+        rows = [[v or "" for v in row] for row in zip(*columns, strict=True)]
+        return [_header_labels(table.schema.names), *rows]
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         names = [f"c{i}" for i in range(len(self.labels))]
