@@ -363,7 +363,8 @@ class DataService(Application):
         package_log.setLevel(self.log_level)
         package_log.propagate = False
         for handler in self.log.handlers:
-            package_log.addHandler(handler)
+            if handler not in package_log.handlers:  # (initialized again in one process)
+                package_log.addHandler(handler)
         _use_jemalloc()
         self.dp_config = DatapilotConfig.instance(config=self.config)
         self.dp_config.prepare_home()

@@ -474,6 +474,20 @@ async def test_failed_ingestion_leaves_no_version_and_no_files(corpus, tmp_path)
     assert not list(tmp_path.glob("spool-*"))
 
 
+def test_reading_ahead_stops_when_the_reader_of_batches_stops():
+    import threading
+
+    from datapilot_hub.domain.ingest._pipeline import _prefetched
+
+    batches = _prefetched(iter([pa.record_batch({"a": [i]}) for i in range(2)]))
+    next(batches)
+    time.sleep(0.3)  # the read-ahead thread has put the last batch and waits with the end
+    closing = threading.Thread(target=batches.close)  # as when pass one fails here
+    closing.start()
+    closing.join(timeout=10)
+    assert not closing.is_alive()
+
+
 async def test_reads_are_scoped_and_permissioned(corpus, two_orgs):
     corpus.ok(b"a\n1\n2\n", "t.csv", "t")
     service = corpus.service

@@ -599,6 +599,8 @@ def _slash_dates(values: pa.Array) -> np.ndarray | None:
     if pa.types.is_large_string(values.type):
         return None
     values, offsets, chars = _string_buffers(values)
+    if offsets[-1] - offsets[0] != 10 * (len(values) - values.null_count):
+        return None  # (a null cell that keeps bytes: Arrow allows it, readers do not make it)
     # null cells have no bytes: what is left is the valid values back to back
     m = chars[offsets[0] : offsets[-1]].reshape(-1, 10)
     sep = m[0, 2]

@@ -813,20 +813,24 @@ def _prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     stop = threading.Event()
     done = object()
 
+    def put(item) -> bool:
+        # never blocks for good: a consumer that stopped takes nothing more
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        ahead.put((batch, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put((batch, None)):
                     return
-            ahead.put((done, None))
+            put((done, None))
         except BaseException as e:  # handed to the consumer, raised there
-            ahead.put((done, e))
+            put((done, e))
 
     thread = threading.Thread(target=produce, name="datapilot-read", daemon=True)
     thread.start()
