@@ -1,5 +1,4 @@
 # Two commands: `make run` and `make test`. Everything else here is what they need.
-PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PROXY := deploy/proxy/node_modules/.bin/configurable-http-proxy
@@ -19,10 +18,10 @@ test: install proxy oidc-provider postgres redis lint
 
 install: $(VENV)/.installed
 # shared-data (the server extension's enabling file) is copied at install time
-$(VENV)/.installed: pyproject.toml extensions/jupyter-config/server-config/datapilot.json
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/.installed: pyproject.toml extensions/jupyter-config/server-config/datapilot.json deploy/scripts/venv
+	deploy/scripts/venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --ignore-installed -e ".[test]"
 	touch $@
 
 proxy: $(PROXY)

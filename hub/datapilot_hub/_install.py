@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import accounts
 from .auth import AUTHENTICATORS
 from .configuration import DatapilotConfig
 from .spawner import DatapilotSpawner
@@ -68,6 +69,8 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
     if spawner_to_subclass not in (None, DatapilotSpawner):
         raise NotImplementedError("only the local-process spawner is supported so far")
     dp = DatapilotConfig.instance(config=c)
+    if dp.isolated:
+        _check_reachable(dp)
     home = dp.prepare_home()
     runtime = home / "runtime"
 
@@ -109,9 +112,11 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
     # API tokens expire: none may be asked for without an expiry or beyond this age
     c.JupyterHub.token_expires_in_max_seconds = dp.token_max_age
 
-    service_port = free_port()
-    service_url = f"http://127.0.0.1:{service_port}"
-    datapilot_url = f"{service_url}/services/{SERVICE_NAME}/"
+    # with isolation the service takes connections only from root's processes (the proxy
+    # and the hub; DataService.proxy_only): everyone else, kernels included, comes through
+    # the proxy, which records the client's address (X-Forwarded-For)
+    service_url = f"http://127.0.0.1:{free_port()}"
+    datapilot_url = f"{_proxy_url_here(dp)}/services/{SERVICE_NAME}/"
     c.OrgClaimsMixin.datapilot_api_url = f"{datapilot_url}api/v1/"
     c.OrgClaimsMixin.datapilot_api_token = login_token
     # the service gets storage and catalog settings, never the hub's own secrets
@@ -130,15 +135,23 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
         DATAPILOT_HOME=dp.home,
         DATAPILOT_DB_URL=dp.db_url,
         DATAPILOT_STORAGE_URL=dp.storage_url,
+        DATAPILOT_ISOLATION=dp.isolation,
+        DATAPILOT_PROXY_ONLY="1" if dp.isolated else "0",
+        # the service imports nothing from its account's ~/.local
+        PYTHONNOUSERSITE="1",
     )
+    # unprivileged processes the hub starts for itself run as the service's account
+    run_as = {"user": dp.service_account} if dp.isolated else {}
     services = [
         {
             "name": SERVICE_NAME,
             "url": service_url,
             "command": [sys.executable, "-m", "datapilot_hub.service"],
             "environment": env,
+            "cwd": str(dp.service_home),
             "oauth_no_confirm": True,
             "display": True,
+            **run_as,
         }
     ]
     # hub-internal: the hub's own calls to the data service (claims -> memberships)
@@ -160,6 +173,8 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
                     f"--timeout={cull_timeout}",
                     f"--cull-every={max(30, min(300, cull_timeout // 2))}",
                 ],
+                "environment": {"PYTHONNOUSERSITE": "1"},
+                **run_as,
             }
         )
     c.JupyterHub.services = services
@@ -223,6 +238,8 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
     c.JupyterHub.allow_named_servers = True
     # the home page lists one server per organization (templates/home.html)
     c.JupyterHub.template_paths = [str(templates_dir())]
+    # the home page tells admins when users are not isolated from each other
+    c.JupyterHub.template_vars = {"datapilot_isolation": dp.isolation}
     # servers are per organization, so there is no default server to send people to:
     # after login they land on the hub home page, which lists their named servers
     c.JupyterHub.redirect_to_server = False
@@ -240,6 +257,32 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
     c.Spawner.http_timeout = 120
     _print_banner(dp, auth)
     return dp
+
+
+def _proxy_url_here(dp: DatapilotConfig) -> str:
+    """The proxy's address for callers on this machine (hub, servers, kernels)."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(dp.ip, dp.ip)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{dp.port}"
+
+
+def _check_reachable(dp: DatapilotConfig) -> None:
+    """Fail at start, not at the first spawn, when other accounts cannot run Datapilot."""
+    for what, path in (
+        ("the Python environment", sys.prefix),
+        ("Datapilot's code", Path(__file__).parent),
+        # (home itself is made 0711 by prepare_home)
+        ("DATAPILOT_HOME", Path(dp.home).parent),
+    ):
+        blocked = accounts.reachable_by_others(path)
+        if blocked:
+            raise RuntimeError(
+                f"Isolation needs {what} ({path}) to be reachable by other accounts, but"
+                f" {blocked} is closed to them (mode {os.stat(blocked).st_mode & 0o777:o}): put"
+                " Datapilot elsewhere (e.g. under /srv or /opt), or start it with"
+                " DATAPILOT_ISOLATION=off (no isolation between users)."
+            )
 
 
 def _print_banner(dp: DatapilotConfig, auth: str = "native") -> None:
@@ -261,8 +304,26 @@ def _print_banner(dp: DatapilotConfig, auth: str = "native") -> None:
             f"  log in through {auth} ({admin!r} is the hub admin); group claims map to\n"
             "  organizations (README, Logging in)\n"
         )
+    if dp.isolated:
+        isolation = (
+            f"  isolation: each notebook server runs under its own account ({dp.account_prefix}*),"
+            f"\n  the data service under {dp.service_account!r}\n"
+        )
+    else:
+        isolation = (
+            "  WARNING: one-account mode: every notebook server, kernel and the data service\n"
+            f"  run as {_whoami()!r}, so users are NOT isolated from each other or from the\n"
+            "  platform's data and secrets. Start as root for one account per server\n"
+            "  (README, Security model).\n"
+        )
     print(
-        f"\nDatapilot starting at {url}\n{how}  state: {dp.home}\n",
+        f"\nDatapilot starting at {url}\n{how}{isolation}  state: {dp.home}\n",
         file=sys.stderr,
         flush=True,
     )
+
+
+def _whoami() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.geteuid()).pw_name

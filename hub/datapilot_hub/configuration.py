@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from pathlib import Path
 
-from traitlets import Integer, Unicode, default, validate
+from traitlets import CaselessStrEnum, Integer, TraitError, Unicode, default, validate
 from traitlets.config import SingletonConfigurable
+
+from . import accounts
 
 # the checkout (or install prefix) this package lives in: hub/datapilot_hub/ -> ../..
 _CHECKOUT = Path(__file__).resolve().parents[2]
@@ -72,7 +75,7 @@ class DatapilotConfig(SingletonConfigurable):
     db_url = Unicode(
         help="""SQLAlchemy URL of the catalog database.
 
-        Defaults to ``$DATAPILOT_DB_URL``, else a SQLite file under ``home``.
+        Defaults to ``$DATAPILOT_DB_URL``, else ``<home>/service/catalog.sqlite``.
         Use ``postgresql+psycopg://user@host/db`` for PostgreSQL with row-level security.
 
         Example::
@@ -83,7 +86,7 @@ class DatapilotConfig(SingletonConfigurable):
 
     @default("db_url")
     def _default_db_url(self) -> str:
-        return os.environ.get("DATAPILOT_DB_URL") or f"sqlite:///{self.home}/catalog.sqlite"
+        return os.environ.get("DATAPILOT_DB_URL") or f"sqlite:///{self.service_home}/catalog.sqlite"
 
     hub_db_url = Unicode(
         help="""SQLAlchemy URL of JupyterHub's own database.
@@ -103,7 +106,7 @@ class DatapilotConfig(SingletonConfigurable):
     storage_url = Unicode(
         help="""fsspec URL under which datasets are stored, one ``org-<id>/`` prefix each.
 
-        Defaults to ``$DATAPILOT_STORAGE_URL``, else ``<home>/storage``. S3-compatible
+        Defaults to ``$DATAPILOT_STORAGE_URL``, else ``<home>/service/storage``. S3-compatible
         storage: ``s3://bucket/prefix`` with the usual ``AWS_*`` variables, and
         ``$DATAPILOT_S3_ENDPOINT_URL`` for a non-AWS endpoint (MinIO, R2).
 
@@ -115,7 +118,7 @@ class DatapilotConfig(SingletonConfigurable):
 
     @default("storage_url")
     def _default_storage_url(self) -> str:
-        return os.environ.get("DATAPILOT_STORAGE_URL") or f"{self.home}/storage"
+        return os.environ.get("DATAPILOT_STORAGE_URL") or f"{self.service_home}/storage"
 
     s3_endpoint_url = Unicode(
         help="""Endpoint of an S3-compatible object store (empty for AWS itself).
@@ -195,6 +198,93 @@ class DatapilotConfig(SingletonConfigurable):
     def _default_token_max_age(self) -> int:
         return int(os.environ.get("DATAPILOT_TOKEN_MAX_AGE") or 30 * 24 * 3600)
 
+    isolation = CaselessStrEnum(
+        ["accounts", "off"],
+        help="""How processes of different users and organizations are kept apart on this machine.
+
+        ``accounts``: each notebook server runs under an unprivileged account of its own,
+        one per (user, organization), and the data service under another
+        (:attr:`service_account`); needs the hub to run as root. ``off``: one-account
+        mode, every process runs as the account that started the hub, and nothing
+        isolates users from each other (the log and the hub home page say so).
+        Defaults to ``$DATAPILOT_ISOLATION``, else ``accounts`` when started as root and
+        ``off`` otherwise. In containers (KubeSpawner, DockerSpawner) the containers are
+        the boundary instead.
+
+        Example::
+
+            c.DatapilotConfig.isolation = "accounts"
+        """,
+    ).tag(config=True)
+
+    @default("isolation")
+    def _default_isolation(self) -> str:
+        value = os.environ.get("DATAPILOT_ISOLATION", "").strip().lower()
+        return value or ("accounts" if os.geteuid() == 0 else "off")
+
+    @validate("isolation")
+    def _isolation_needs_root(self, proposal) -> str:
+        if proposal["value"] == "accounts" and os.geteuid() != 0:
+            raise TraitError("isolation 'accounts' needs the hub to run as root")
+        return proposal["value"]
+
+    account_prefix = Unicode(
+        help="""The start of every operating-system account and group Datapilot creates.
+
+        Server accounts are ``<prefix><org>_<user>``, organization groups
+        ``<prefix><org>`` (hashed when longer than 32 characters). Two installations on one
+        machine need two prefixes. 1 to 8 lowercase letters, digits and hyphens, starting
+        with a letter. Defaults to ``$DATAPILOT_ACCOUNT_PREFIX``, else ``dp-``.
+
+        Example::
+
+            c.DatapilotConfig.account_prefix = "acme-"
+        """,
+    ).tag(config=True)
+
+    @default("account_prefix")
+    def _default_account_prefix(self) -> str:
+        return os.environ.get("DATAPILOT_ACCOUNT_PREFIX") or "dp-"
+
+    @validate("account_prefix")
+    def _check_account_prefix(self, proposal) -> str:
+        if not accounts.PREFIX_RE.fullmatch(proposal["value"]):
+            raise TraitError(f"account_prefix {proposal['value']!r}: 1-8 of a-z, 0-9, '-'")
+        return proposal["value"]
+
+    service_account = Unicode(
+        help="""The unprivileged account the data service runs under (isolation ``accounts``).
+
+        Created at the first start (a system account whose home is ``<home>/service``); it
+        owns the catalog, the storage directory and the service's temporary files. It must
+        not start with :attr:`account_prefix`. Defaults to ``$DATAPILOT_SERVICE_ACCOUNT``,
+        else ``datapilot``.
+
+        Example::
+
+            c.DatapilotConfig.service_account = "datapilot-svc"
+        """,
+    ).tag(config=True)
+
+    @default("service_account")
+    def _default_service_account(self) -> str:
+        return os.environ.get("DATAPILOT_SERVICE_ACCOUNT") or "datapilot"
+
+    @validate("service_account")
+    def _check_service_account(self, proposal) -> str:
+        name = proposal["value"]
+        if not accounts.SYSTEM_NAME_RE.fullmatch(name) or name.startswith(self.account_prefix):
+            raise TraitError(
+                f"service_account {name!r}: a system account name (a-z, 0-9, '_', '-', at most"
+                f" 32) that does not start with the account prefix {self.account_prefix!r}"
+            )
+        return name
+
+    @property
+    def isolated(self) -> bool:
+        """Whether processes run under accounts of their own (:attr:`isolation`)."""
+        return self.isolation == "accounts"
+
     def path(self, *parts: str) -> Path:
         """A path under ``home``.
 
@@ -205,16 +295,86 @@ class DatapilotConfig(SingletonConfigurable):
         """
         return Path(self.home, *parts)
 
+    @property
+    def service_home(self) -> Path:
+        """The data service's own directory: catalog, storage, temporary files, socket."""
+        return self.path("service")
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where the data service keeps uploads and spools while it works on them."""
+        return self.service_home / "tmp"
+
     def prepare_home(self) -> Path:
-        """Create the state directory and its sub-directories (private to this user)."""
-        for sub in ("", "logs", "runtime", "homes", "tmp"):
-            self.path(sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+        """Lay out ``home`` so that each process can read only what it needs.
+
+        Called by the hub (as root when isolating) before anything starts::
+
+            home/             0711 hub       (others pass through, cannot list)
+              jupyterhub.sqlite, runtime/, logs/   hub only (0600, 0700)
+              service/        0700 service account: catalog, storage, tmp
+              homes/          0711 hub       one 0700 home per server account
+              shared/         0711 hub       one folder per organization (its group)
+
+        Modes are applied at every start, so a layout made by an older version or
+        changed by hand is put right. The data service calls
+        :meth:`prepare_service_dirs` instead.
+        """
+        home = self.path()
+        home.mkdir(mode=0o711, parents=True, exist_ok=True)
+        for sub, mode in (("", 0o711), ("runtime", 0o700), ("logs", 0o700)):
+            self.path(sub).mkdir(mode=mode, exist_ok=True)
+            self.path(sub).chmod(mode)
+        for sub in ("homes", "shared"):
+            self.path(sub).mkdir(mode=0o711, exist_ok=True)
+            self.path(sub).chmod(0o711)
+        self._move_old_layout()
+        self.prepare_service_dirs()
+        # the hub's own database: created private, before JupyterHub opens it (SQLite
+        # gives its journal files the same mode)
+        hub_db = self.path("jupyterhub.sqlite")
+        if self.hub_db_url == f"sqlite:///{hub_db}":
+            hub_db.touch(mode=0o600)
+            hub_db.chmod(0o600)
+        if self.isolated:
+            entry = accounts.ensure_account(
+                self.service_account, self.service_home, "Datapilot data service", system=True
+            )
+            self._chown_service_dirs(entry.pw_uid, entry.pw_gid)
+        return home
+
+    def prepare_service_dirs(self) -> None:
+        """Create the data service's directories (0700), as whoever runs the service."""
+        for d in (self.service_home, self.tmp_dir):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
         if "://" not in self.storage_url:
-            Path(self.storage_url).mkdir(parents=True, exist_ok=True)
-        return Path(self.home)
+            Path(self.storage_url).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def _chown_service_dirs(self, uid: int, gid: int) -> None:
+        # the directories (everything in them when the account was re-created with a new
+        # id), and the catalog files `datapilot-migrate` may have made as root
+        service = self.service_home
+        storage = [Path(self.storage_url)] if "://" not in self.storage_url else []
+        for d in (service, self.tmp_dir, *storage):
+            accounts.own_tree(d, uid, gid)
+            d.chmod(0o700)
+        for f in service.glob("catalog.sqlite*"):
+            os.lchown(f, uid, gid)
+
+    def _move_old_layout(self) -> None:
+        # before the service had a directory of its own, its files were at the top of home
+        service = self.service_home
+        for old, new in (
+            (self.path("catalog.sqlite"), service / "catalog.sqlite"),
+            (self.path("storage"), service / "storage"),
+        ):
+            if old.exists() and not new.exists():
+                service.mkdir(mode=0o700, exist_ok=True)
+                shutil.move(old, new)
+        shutil.rmtree(self.path("tmp"), ignore_errors=True)
 
     def secret(self, name: str, nbytes: int = 32) -> str:
-        """A random secret kept in ``home/runtime/<name>``, created on first use.
+        """A random secret kept in ``home/runtime/<name>`` (mode 0600), created on first use.
 
         Parameters
         ----------
@@ -229,4 +389,5 @@ class DatapilotConfig(SingletonConfigurable):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_hex(nbytes))
+        path.chmod(0o600)
         return path.read_text().strip()

@@ -22,11 +22,16 @@ class Caller:
         ``"user"`` or ``"service"``.
     hub_admin : bool
         A JupyterHub administrator (every organization, every permission).
+    orgs : frozenset of str, optional
+        The only organizations this token may act in: a notebook server's token acts
+        for the server's organization alone. None: no such bound (a login cookie, a
+        personal API token, a service).
     """
 
     name: str
     kind: str = "user"
     hub_admin: bool = False
+    orgs: frozenset[str] | None = None
 
     @classmethod
     def from_hub_model(cls, model: dict[str, Any]) -> Caller:
@@ -37,7 +42,33 @@ class Caller:
         # a user's login cookie carries only access scopes, so the admin flag of the
         # identify model decides for users; a service counts when it may administer users
         hub_admin = bool(model.get("admin")) or (kind == "service" and "admin:users" in scopes)
-        return cls(name=name, kind=kind, hub_admin=hub_admin)
+        orgs = _server_orgs(name, scopes) if kind == "user" else None
+        return cls(name=name, kind=kind, hub_admin=hub_admin, orgs=orgs)
+
+    def may_act_in(self, slug: str) -> bool:
+        """Whether this token may act in organization ``slug`` at all (see :attr:`orgs`).
+
+        Parameters
+        ----------
+        slug : str
+            An organization slug.
+        """
+        return self.orgs is None or slug in self.orgs
+
+
+def _server_orgs(user: str, scopes: set[str]) -> frozenset[str] | None:
+    """The organizations of the servers a token is limited to, or None when it is not.
+
+    A server's token (``c.Spawner.server_token_scopes``) reaches servers only through
+    ``access:servers!server=<user>/<server>``, and a server's name is its organization;
+    a login cookie has no ``access:servers`` scope and a personal token a wider one
+    (``access:servers!user=...``), and neither is bound.
+    """
+    access = [s for s in scopes if s == "access:servers" or s.startswith("access:servers!")]
+    own = f"access:servers!server={user}/"
+    if not access or not all(s.startswith(own) for s in access):
+        return None
+    return frozenset(s[len(own) :] for s in access)
 
 
 @dataclass(frozen=True)
@@ -97,6 +128,9 @@ def org_context(catalog: Catalog, caller: Caller, slug: str) -> OrgContext:
         The organization slug from the URL.
     """
     validate_slug(slug)
+    if not caller.may_act_in(slug):
+        # a notebook server's token, used for another organization of its user
+        raise not_found("organization", slug)
     with catalog.session(system=True) as db:
         org = Organization.find(db, slug)
         if org is None:

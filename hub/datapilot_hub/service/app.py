@@ -19,7 +19,6 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
-from tornado.httpserver import HTTPServer
 from traitlets import Bool, Dict, Integer, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
@@ -38,6 +37,7 @@ from ..domain.servers import ServerWatcher
 from ..hubapi import HubClient
 from ..ratelimit import DEFAULT_RATE_LIMITS, parse_rate_limits, rate_limiter_from_config
 from ..storage import storage_from_config
+from ._peers import PeerCheckingHTTPServer
 from .handlers import default_handlers
 from .handlers.base import NotFoundAPIHandler
 from .invitation_page import default_handlers as invitation_pages
@@ -274,6 +274,38 @@ class DataService(Application):
     def _default_server_poll_interval(self) -> int:
         return int(os.environ.get("DATAPILOT_SERVER_POLL_INTERVAL", "60"))
 
+    proxy_only = Bool(
+        help="""Take connections only from root's processes: the proxy and the hub.
+
+        With isolation (the hub runs as root, notebook servers under accounts of their
+        own) a kernel must not reach the service but through the proxy, which records
+        every caller's address. Off when the proxy runs elsewhere or as another account.
+        Defaults to ``$DATAPILOT_PROXY_ONLY`` (set by ``install_datapilot``), else off.
+
+        Example::
+
+            c.DataService.proxy_only = True
+        """,
+    ).tag(config=True)
+
+    @default("proxy_only")
+    def _default_proxy_only(self) -> bool:
+        return os.environ.get("DATAPILOT_PROXY_ONLY", "").strip().lower() in ("1", "true", "yes")
+
+    token_cache_max_age = Integer(
+        20,
+        help="""Seconds the service trusts what JupyterHub said about a token or login cookie.
+
+        A revoked or expired token is refused at most this long after the fact (a removed
+        member is refused at once: membership is read from the catalog on every call).
+        Lower means more calls to the hub's API.
+
+        Example::
+
+            c.DataService.token_cache_max_age = 10
+        """,
+    ).tag(config=True)
+
     @property
     def limits(self) -> Limits:
         """The upload bounds, as the ingestion pipeline takes them."""
@@ -367,7 +399,7 @@ class DataService(Application):
                 package_log.addHandler(handler)
         _use_jemalloc()
         self.dp_config = DatapilotConfig.instance(config=self.config)
-        self.dp_config.prepare_home()
+        self.dp_config.prepare_service_dirs()
         self.catalog = Catalog(self.dp_config.db_url)
         if self.upgrade_db:
             self.catalog.upgrade()
@@ -382,7 +414,7 @@ class DataService(Application):
         self.datasets = DatasetService(self.catalog, self.storage)
         self.jobs = JobRunner(self.catalog, self.storage, self.job_workers)
         self.ingestor = Ingestor(
-            self.catalog, self.storage, self.limits, str(self.dp_config.path("tmp"))
+            self.catalog, self.storage, self.limits, str(self.dp_config.tmp_dir)
         )
         self.jobs.sweep_stale()
         self._clean_tmp()
@@ -415,7 +447,7 @@ class DataService(Application):
 
     def _clean_tmp(self) -> None:
         # uploads and spools in tmp/ belong to jobs of a previous run that died with it
-        for path in self.dp_config.path("tmp").glob("*"):
+        for path in self.dp_config.tmp_dir.glob("*"):
             if path.name.startswith(("upload-", "spool-")):
                 self.log.warning("Removing %s left by a previous run", path)
                 path.unlink(missing_ok=True)
@@ -483,7 +515,9 @@ class DataService(Application):
 
     def make_app(self) -> web.Application:
         """The tornado application with every handler under the service prefix."""
-        hub_auth = HubOAuth(cache_max_age=60)
+        # the handlers (HubOAuthenticated, and the OAuth callback) use HubOAuth's
+        # singleton: make it the configured one, not a 300 s cache of its own
+        hub_auth = HubOAuth.instance(config=self.config, cache_max_age=self.token_cache_max_age)
         api = [(url_path_join(self.api_prefix, path), h) for path, h in default_handlers]
         handlers = [
             *api,
@@ -520,16 +554,19 @@ class DataService(Application):
 
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         """Serve until ``stop`` is set (or a signal arrives)."""
-        url = urlparse(self.bind_url)
         app = self.make_app()
-        server = HTTPServer(
+        server = PeerCheckingHTTPServer(
             app,
+            # only the proxy and the hub (root) may connect: everyone else comes through
+            # the proxy, so the service sees every caller's address the same way
+            allowed_uids={0} if self.proxy_only else None,
             xheaders=True,
             max_body_size=self.max_upload_size + 65536,
             # uploads stream through in 1 MiB pieces (tornado's default, 64 KiB, costs a
             # Python call per piece: a third of a 200 MB upload's time)
             chunk_size=1024**2,
         )
+        url = urlparse(self.bind_url)
         server.listen(url.port or 80, url.hostname or "127.0.0.1")
         from tornado.ioloop import IOLoop
 

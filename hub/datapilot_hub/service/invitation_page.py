@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from html import escape
 
-from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 
 from ..domain._identity import Caller
 from ..errors import DatapilotError
+from ._auth import ServiceAuthenticated
 
 _CSP = "frame-ancestors 'none'; default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
 
 
-class InvitationHandler(HubOAuthenticated, web.RequestHandler):
+class InvitationHandler(ServiceAuthenticated, web.RequestHandler):
     """GET shows the invitation to a logged-in user; POST (the form) accepts it.
 
     A person without an account signs up on the hub first; the login brings them

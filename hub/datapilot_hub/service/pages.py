@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from html import escape
 
-from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 
+from ._auth import ServiceAuthenticated
 
-class HomeHandler(HubOAuthenticated, web.RequestHandler):
+
+class HomeHandler(ServiceAuthenticated, web.RequestHandler):
     """The service's landing page: your organizations and what you may do in them."""
 
     @web.authenticated

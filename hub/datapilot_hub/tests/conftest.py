@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from datapilot_hub.domain.orgs import OrgService
 from datapilot_hub.hubapi import HubClient
 from datapilot_hub.storage import Storage
 
-from .utils import free_port, running_hub
+from .utils import STARTED_HUBS, free_port, new_home, running_hub
 
 # the maintenance database of the local cluster; make test starts it when it is down
 PG_ADMIN_URL = os.environ.get(
@@ -52,6 +53,23 @@ class ScratchDatabases:
         with _pg_admin() as conn:
             for name in self.names:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_test_accounts():
+    """Whatever accounts and groups the session's hubs created go at its end."""
+    yield
+    for hub in STARTED_HUBS:
+        hub.remove_accounts()
+
+
+@pytest.fixture
+def hub_home():
+    """A state directory for a :class:`~.utils.HubProcess` a test starts itself."""
+    home = new_home()
+    yield home
+    if os.environ.get("DATAPILOT_TEST_KEEP_HOME") != "1":
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -429,7 +429,7 @@ def test_a_bad_multipart_body_is_a_json_error_and_leaves_nothing(hub, world):
         files=[("file", ("a.csv", CSV, "text/csv")), ("file", ("b.csv", CSV, "text/csv"))],
     )
     assert r.status_code == 400 and r.json()["details"]["field"] == "file", r.text
-    assert not list((hub.home / "tmp").glob("upload-*"))
+    assert not list((hub.service_home / "tmp").glob("upload-*"))
     assert hub.api("GET", "/orgs/acme/datasets/twice", t, check=False).status_code == 404
 
 
@@ -439,8 +439,8 @@ def test_binary_content_is_refused_before_any_job(hub, world):
     assert r.status_code == 415 and r.json()["error"] == "unsupported_type", r.text
     assert "ELF" in r.json()["message"]
     assert hub.api("GET", "/orgs/acme/datasets/binary", t).status_code == 404
-    assert not list((hub.home / "storage").glob("org-*/datasets/binary"))
-    assert not list((hub.home / "tmp").glob("upload-*"))
+    assert not list((hub.service_home / "storage").glob("org-*/datasets/binary"))
+    assert not list((hub.service_home / "tmp").glob("upload-*"))
 
 
 def test_unknown_option_is_400(hub, world):
@@ -510,4 +510,4 @@ def test_manager_deletes_a_dataset(hub, world):
     r = hub.api("DELETE", "/orgs/acme/datasets/scratch", world["tokens"]["mona"])
     assert r.status_code == 204
     assert hub.api("GET", "/orgs/acme/datasets/scratch", t).status_code == 404
-    assert not list((hub.home / "storage").glob("org-*/datasets/scratch"))
+    assert not list((hub.service_home / "storage").glob("org-*/datasets/scratch"))

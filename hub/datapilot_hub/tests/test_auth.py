@@ -24,7 +24,7 @@ from datapilot_hub.auth import (
     parse_org_role,
 )
 
-from .utils import HubProcess, form_xsrf, free_port, hub_login, hub_signup, running_hub
+from .utils import HubProcess, form_xsrf, free_port, hub_login, hub_signup, new_home, running_hub
 
 OIDC_DIR = Path(__file__).with_name("oidc_provider")
 LOCKOUT_SECONDS = 3
@@ -233,16 +233,16 @@ def test_api_tokens_expire(native_hub):
     assert r.status_code == 201 and r.json()["expires_at"], r.text
 
 
-def test_admin_password_from_the_environment(tmp_path):
+def test_admin_password_from_the_environment(hub_home):
     """$DATAPILOT_ADMIN_PASSWORD wins, also over a password set before (a reset)."""
-    hub = HubProcess(tmp_path, env={"DATAPILOT_ADMIN_PASSWORD": "first-admin-secret"})
+    hub = HubProcess(hub_home, env={"DATAPILOT_ADMIN_PASSWORD": "first-admin-secret"})
     hub.start()
     try:
         hub_login(hub, "admin", "first-admin-secret").close()
-        assert not (tmp_path / "runtime" / "admin_password").exists()
+        assert not (hub_home / "runtime" / "admin_password").exists()
     finally:
         hub.stop()
-    again = HubProcess(tmp_path, env={"DATAPILOT_ADMIN_PASSWORD": "second-admin-secret"})
+    again = HubProcess(hub_home, env={"DATAPILOT_ADMIN_PASSWORD": "second-admin-secret"})
     again.start()
     try:
         hub_login(again, "admin", "first-admin-secret", ok=False).close()
@@ -316,8 +316,8 @@ ACCOUNTS = {
 
 
 @pytest.fixture(scope="module")
-def oidc_hub(tmp_path_factory):
-    home = tmp_path_factory.mktemp("hub-oidc")
+def oidc_hub():
+    home = new_home("hub-oidc")
     hub = HubProcess(home)  # picks the port, so the provider knows the redirect URI
     provider = OIDCProvider(ACCOUNTS, f"{hub.url}/hub/oauth_callback")
     provider.start()
@@ -442,10 +442,10 @@ def test_github_teams_are_the_claims():
     assert auth.memberships_for(claims) == {"acme": "manager"}
 
 
-def test_github_login_goes_to_github_with_the_org_scope(tmp_path):
+def test_github_login_goes_to_github_with_the_org_scope(hub_home):
     """A hub with DATAPILOT_AUTH=github sends the browser to GitHub (not reachable here)."""
     hub = HubProcess(
-        tmp_path,
+        hub_home,
         env={
             "DATAPILOT_AUTH": "github",
             "DATAPILOT_GITHUB_CLIENT_ID": "gh-client",

@@ -30,8 +30,8 @@ def test_environment_is_read_when_used(monkeypatch, tmp_path):
     monkeypatch.delenv("DATAPILOT_DB_URL", raising=False)
     config = DatapilotConfig()
     assert config.port == 8765
-    assert config.db_url == f"sqlite:///{tmp_path}/catalog.sqlite"
-    assert config.storage_url == f"{tmp_path}/storage"
+    assert config.db_url == f"sqlite:///{tmp_path}/service/catalog.sqlite"
+    assert config.storage_url == f"{tmp_path}/service/storage"
     monkeypatch.setenv("DATAPILOT_DB_URL", "postgresql+psycopg://x@y/z")
     assert DatapilotConfig().db_url == "postgresql+psycopg://x@y/z"
 

@@ -21,8 +21,8 @@ def _service_process(hub: HubProcess) -> psutil.Process:
     raise AssertionError("no data service process")
 
 
-def test_kill_9_during_ingestion_leaves_no_version_and_no_files(tmp_path):
-    home = tmp_path / "home"
+def test_kill_9_during_ingestion_leaves_no_version_and_no_files(hub_home):
+    home = hub_home
     hub = HubProcess(home)
     hub.start()
     try:
@@ -54,7 +54,9 @@ def test_kill_9_during_ingestion_leaves_no_version_and_no_files(tmp_path):
                 break
             time.sleep(0.05)
         # something was written or spooled before the kill
-        leftovers = list((home / "tmp").glob("*")) + list((home / "storage").rglob("*.parquet"))
+        leftovers = list((home / "service" / "tmp").glob("*")) + list(
+            (home / "service" / "storage").rglob("*.parquet")
+        )
         assert leftovers
     finally:
         hub.stop()
@@ -66,8 +68,12 @@ def test_kill_9_during_ingestion_leaves_no_version_and_no_files(tmp_path):
         assert job["state"] == "failed" and "stopped" in job["error"]
         assert again.api("GET", "/orgs/acme/datasets/big", token).status_code == 404
         assert again.api("GET", "/orgs/acme/datasets", token).json()["datasets"] == []
-        assert not list((home / "storage").rglob("*.parquet"))
-        assert not [p for p in (home / "tmp").glob("*") if p.name.startswith(("upload-", "spool-"))]
+        assert not list((home / "service" / "storage").rglob("*.parquet"))
+        assert not [
+            p
+            for p in (home / "service" / "tmp").glob("*")
+            if p.name.startswith(("upload-", "spool-"))
+        ]
         # and the same name can be ingested again
         r = again.upload("acme", token, "big", b"id\n1\n", "small.csv")
         assert again.wait_job("acme", r.json()["job"]["id"], token)["state"] == "succeeded"

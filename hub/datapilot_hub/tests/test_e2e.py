@@ -148,10 +148,10 @@ def test_wrong_password_is_refused(scenario):
         browser.close()
 
 
-def test_two_instances_run_side_by_side(scenario, tmp_path):
+def test_two_instances_run_side_by_side(scenario, hub_home):
     from .utils import HubProcess
 
-    other = HubProcess(tmp_path / "second")
+    other = HubProcess(hub_home)
     other.start()
     try:
         assert other.port != scenario["hub"].port

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import secrets
@@ -10,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from contextlib import contextmanager
@@ -43,6 +45,10 @@ def check_api_response(resp: httpx.Response) -> None:
         assert isinstance(body["message"], str) and body["message"]
 
 
+#: every hub a test started, so that the session removes their accounts at the end
+STARTED_HUBS: list[HubProcess] = []
+
+
 class HubProcess:
     """JupyterHub with the proxy and the data service, started from jupyterhub_config.py.
 
@@ -58,15 +64,21 @@ class HubProcess:
     """
 
     def __init__(self, home: Path, db_url: str | None = None, env: dict[str, str] | None = None):
-        self.home = Path(home)
+        self.home = Path(home).resolve()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_token = secrets.token_hex(16)
+        # accounts of their own per state directory, so that test hubs never share one and
+        # a hub started again on the same directory finds its accounts
+        tag = hashlib.sha256(str(self.home).encode()).hexdigest()[:5]
+        self.account_prefix = f"t{tag}-"
         self.env = {
             **os.environ,
             "DATAPILOT_HOME": str(self.home),
             "DATAPILOT_PORT": str(self.port),
             "DATAPILOT_ADMIN_TOKEN": self.admin_token,
+            "DATAPILOT_ACCOUNT_PREFIX": self.account_prefix,
+            "DATAPILOT_SERVICE_ACCOUNT": f"t{tag}_svc",
             **(env or {}),
         }
         if db_url:
@@ -74,8 +86,19 @@ class HubProcess:
         self.proc: subprocess.Popen | None = None
         self.log_path = self.home / "hub-test.log"
 
+    @property
+    def service_home(self) -> Path:
+        """The data service's directory: catalog, storage, tmp."""
+        return self.home / "service"
+
+    @property
+    def isolated(self) -> bool:
+        """Whether servers run under accounts of their own (the hub runs as root)."""
+        return os.geteuid() == 0 and self.env.get("DATAPILOT_ISOLATION", "") != "off"
+
     def start(self, timeout: float = 60) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        STARTED_HUBS.append(self)
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log = log
         self.proc = subprocess.Popen(
@@ -127,6 +150,14 @@ class HubProcess:
         self.proc.wait()
         self._log.close()
         self.proc = None
+
+    def remove_accounts(self) -> list[str]:
+        """Remove the operating-system accounts and groups this hub created."""
+        if not self.isolated:
+            return []
+        from datapilot_hub import accounts
+
+        return accounts.remove_installation(self.home, self.account_prefix)
 
     # ---- calls -------------------------------------------------------------------------
 
@@ -221,6 +252,20 @@ class HubProcess:
         raise TimeoutError(f"server {user}/{server} not ready:\n{self.log_tail()}")
 
 
+def new_home(label: str = "hub") -> Path:
+    """A new, empty state directory for a test hub, where the servers' accounts reach it.
+
+    Not under pytest's temporary directory: pytest keeps that 0700 (and puts it back at
+    every session), while with isolation the servers' accounts must pass through to
+    their homes, as they would under /srv. Removed by :func:`running_hub`, or by the
+    caller.
+    """
+    base = Path(tempfile.gettempdir(), "datapilot-test-homes")
+    base.mkdir(mode=0o711, exist_ok=True)
+    base.chmod(0o711)
+    return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=base))
+
+
 def form_xsrf(page: httpx.Response) -> str:
     """The ``_xsrf`` hidden field of a hub page's form."""
     import re
@@ -277,15 +322,16 @@ def running_hub(request, tmp_path_factory, backend: str = "sqlite", env=None, la
     db_url = None
     if backend == "postgresql":
         db_url = request.getfixturevalue("pg_databases").create()
-    home = tmp_path_factory.mktemp(f"{label}-{backend}")
+    home = new_home(f"{label}-{backend}")
     hub = HubProcess(home, db_url=db_url, env=env)
     hub.backend = backend
-    hub.db_url = db_url or f"sqlite:///{home}/catalog.sqlite"
-    hub.start()
+    hub.db_url = db_url or f"sqlite:///{hub.service_home}/catalog.sqlite"
     try:
+        hub.start()
         yield hub
     finally:
         hub.stop()
+        hub.remove_accounts()
         if os.environ.get("DATAPILOT_TEST_KEEP_HOME") != "1":
             shutil.rmtree(home, ignore_errors=True)
 

@@ -6,13 +6,13 @@ import json
 from http.client import responses
 from typing import Any
 
-from jupyterhub.services.auth import HubOAuthenticated
 from sqlalchemy.exc import SQLAlchemyError
 from tornado import web
 
 from ...domain._identity import Caller, OrgContext, org_context
 from ...errors import DatapilotError
 from ...ratelimit import LIMITED_CALLS
+from .._auth import ServiceAuthenticated
 
 # the path parameters that name an audit event's target when the handler sets none
 # (never a secret such as an invitation code)
@@ -34,7 +34,7 @@ _STATUS_CODES = {
 }
 
 
-class APIHandler(HubOAuthenticated, web.RequestHandler):
+class APIHandler(ServiceAuthenticated, web.RequestHandler):
     """JSON API handler authenticated by JupyterHub tokens or the login cookie.
 
     Unlike a page handler it never redirects to the login page: an anonymous call is a
@@ -84,6 +84,22 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
                 "Log in to JupyterHub, or send 'Authorization: token <JupyterHub API token>'.",
             )
         return Caller.from_hub_model(model)
+
+    def unbound_caller(self) -> Caller:
+        """The caller, for calls that belong to no one organization (create one, join one).
+
+        A notebook server's token acts only for its own organization, so it is refused
+        here (403).
+        """
+        caller = self.caller()
+        if caller.orgs is not None:
+            raise DatapilotError(
+                403,
+                "server_token",
+                "A notebook server's token acts only for its own organization; use a personal"
+                " API token (/hub/token) or the browser for this.",
+            )
+        return caller
 
     def org(self, slug: str) -> OrgContext:
         """The caller in organization ``slug`` (404 when not a member)."""

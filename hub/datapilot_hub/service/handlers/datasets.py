@@ -59,7 +59,7 @@ class DatasetsAPIHandler(APIHandler):
                 limit=limit,
             )
         self.request.connection.set_max_body_size(limit + 65536)
-        self.receiver = MultipartReceiver(boundary, str(self.app.dp_config.path("tmp")), limit)
+        self.receiver = MultipartReceiver(boundary, str(self.app.dp_config.tmp_dir), limit)
 
     def data_received(self, chunk: bytes) -> None:
         if self.receiver is None or self._body_error is not None:

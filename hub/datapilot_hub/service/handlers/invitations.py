@@ -60,7 +60,7 @@ class AcceptInvitationAPIHandler(APIHandler):
     audit_actions = {"POST": "invitation.accept"}
 
     async def post(self, code: str) -> None:
-        caller = self.caller()
+        caller = self.unbound_caller()
         joined = await self.app.invitations.accept(caller, code)
         self.org(joined["organization"])
         self.audit_target = caller.name

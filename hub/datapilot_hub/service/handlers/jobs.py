@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ...catalog import Job
 from ...domain._identity import Caller, org_context
 from ...errors import DatapilotError
+from .._auth import ServiceAuthenticated
 from .base import APIHandler
 from .orgs import ORG
 
@@ -34,7 +34,7 @@ class JobCancelAPIHandler(APIHandler):
         self.write_json(self.app.jobs.cancel(self.org(org), job_id))
 
 
-class JobEventsHandler(HubOAuthenticated, WebSocketHandler):
+class JobEventsHandler(ServiceAuthenticated, WebSocketHandler):
     """WS /orgs/{org}/jobs/{id}/events: the job's model at every change, until it ends.
 
     Authentication and membership are checked before the upgrade, so a refused caller

@@ -15,7 +15,7 @@ class OrgsAPIHandler(APIHandler):
     audit_actions = {"POST": "org.create"}
 
     async def post(self) -> None:
-        caller = self.caller()
+        caller = self.unbound_caller()
         if not (caller.hub_admin or self.app.allow_self_service_orgs):
             raise DatapilotError(
                 403, "forbidden", "Only hub administrators can create organizations here."

@@ -25,7 +25,11 @@ class MeAPIHandler(APIHandler):
                 "name": caller.name,
                 "kind": caller.kind,
                 "hub_admin": caller.hub_admin,
-                "organizations": self.app.orgs.memberships_of(caller.name),
+                "organizations": [
+                    o
+                    for o in self.app.orgs.memberships_of(caller.name)
+                    if caller.may_act_in(o["slug"])
+                ],
             }
         )
 
