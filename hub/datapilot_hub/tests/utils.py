@@ -353,3 +353,16 @@ async def run_in_kernel(
             ws.close()
             await c.delete(f"api/kernels/{kernel_id}")
         return out
+
+
+def service_process(hub: HubProcess):
+    """The data service's process among the hub's children (a ``psutil.Process``)."""
+    import psutil
+
+    for child in psutil.Process(hub.proc.pid).children(recursive=True):
+        try:
+            if "datapilot_hub.service" in " ".join(child.cmdline()):
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    raise LookupError(f"no data service among the hub's processes:\n{hub.log_tail()}")
