@@ -14,14 +14,12 @@ import json
 import socket
 import threading
 import time
-import zipfile
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from .test_ingest import _lie_about_size
-from .utils import API, check_api_response, running_hub, service_process
+from .utils import API, check_api_response, lying_workbook, running_hub, service_process
 
 MiB = 1024**2
 UPLOAD_LIMIT = 40 * MiB
@@ -245,22 +243,12 @@ def test_a_gzip_bomb_fails_its_job_and_leaves_nothing(hub, tokens):
 
 
 def test_a_workbook_whose_directory_lies_is_refused(hub, tokens, tmp_path):
-    openpyxl = pytest.importorskip("openpyxl")
-    wb = openpyxl.Workbook()
-    wb.active.append(["a"])
-    wb.active.append([1])
-    plain, bomb = tmp_path / "plain.xlsx", tmp_path / "bomb.xlsx"
-    wb.save(plain)
-    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info.filename)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                data = data.replace(b"<sheetData>", b"<sheetData>" + b" " * (32 * MiB))
-            dst.writestr(info.filename, data)
-    _lie_about_size(bomb, "xl/worksheets/sheet1.xml", 2000)
+    pytest.importorskip("openpyxl")
+    bomb = tmp_path / "bomb.xlsx"
+    plain = lying_workbook(bomb, 32 * MiB)
     r = upload(hub, tokens["alice"], "book", bomb.read_bytes(), "book.xlsx")
     assert r.status_code == 413 and r.json()["error"] == "compression_bomb", r.text
-    r = upload(hub, tokens["alice"], "book", plain.read_bytes(), "book.xlsx")
+    r = upload(hub, tokens["alice"], "book", plain, "book.xlsx")
     assert r.status_code == 202, r.text
     assert hub.wait_job("acme", r.json()["job"]["id"], tokens["alice"])["state"] == "succeeded"
     nothing_left(hub)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
-import struct
 import time
 import zipfile
 
@@ -31,6 +30,8 @@ from datapilot_hub.domain.ingest import (
 )
 from datapilot_hub.domain.jobs import JobRunner
 from datapilot_hub.errors import DatapilotError
+
+from .utils import lying_workbook
 
 
 class Corpus:
@@ -456,48 +457,10 @@ def test_excel_bomb_is_refused(tmp_path):
     assert e.value.code == "compression_bomb"
 
 
-def _lie_about_size(path, member: str, size: int) -> None:
-    """Make a zip's directory (central and local headers) say ``member`` inflates to
-    ``size`` bytes, as a hostile archive does."""
-    data = bytearray(path.read_bytes())
-    name = member.encode()
-    for signature, name_length_at, name_at, size_at in (
-        (b"PK\x03\x04", 26, 30, 22),
-        (b"PK\x01\x02", 28, 46, 24),
-    ):
-        i = data.find(signature)
-        while i != -1:
-            (n,) = struct.unpack("<H", data[i + name_length_at : i + name_length_at + 2])
-            if data[i + name_at : i + name_at + n] == name:
-                data[i + size_at : i + size_at + 4] = struct.pack("<I", size)
-            i = data.find(signature, i + 4)
-    path.write_bytes(bytes(data))
-
-
-def _lying_workbook(path, padding: int) -> None:
-    """A real workbook whose sheet holds ``padding`` bytes of blanks its directory hides.
-
-    Its reader inflates the whole sheet whatever the directory says (measured: a 512 MiB
-    sheet declared as 2,000 bytes took fastexcel to 1.2 GB).
-    """
-    openpyxl = pytest.importorskip("openpyxl")
-    wb = openpyxl.Workbook()
-    wb.active.append(["a", "b"])
-    wb.active.append([1, 2])
-    plain = io.BytesIO()
-    wb.save(plain)
-    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info.filename)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                data = data.replace(b"<sheetData>", b"<sheetData>" + b" " * padding)
-            dst.writestr(info.filename, data)
-    _lie_about_size(path, "xl/worksheets/sheet1.xml", 2000)
-
-
 def test_workbook_parts_are_counted_as_they_inflate_not_read_from_the_directory(tmp_path):
+    pytest.importorskip("openpyxl")
     path = tmp_path / "lying.xlsx"
-    _lying_workbook(path, 64 * 1024**2)
+    lying_workbook(path, 64 * 1024**2)
     with zipfile.ZipFile(path) as zf:
         assert zf.getinfo("xl/worksheets/sheet1.xml").file_size == 2000  # the directory lies
     with pytest.raises(DatapilotError) as e:
