@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
-from traitlets import Bool, Dict, Integer, TraitError, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Integer, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
 from .. import compute
@@ -37,6 +37,7 @@ from ..domain.servers import ServerWatcher
 from ..hubapi import HubClient
 from ..ratelimit import DEFAULT_RATE_LIMITS, parse_rate_limits, rate_limiter_from_config
 from ..storage import storage_from_config
+from ._bodies import BodyLimitedApplication
 from ._peers import PeerCheckingHTTPServer
 from .handlers import default_handlers
 from .handlers.base import NotFoundAPIHandler
@@ -105,16 +106,97 @@ class DataService(Application):
         return os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8790")
 
     max_upload_size = Integer(
-        2 * 1024**3,
         help="""The largest file an upload may carry, in bytes (default 2 GiB).
 
-        A declared Content-Length over it is refused with 413 before the body is read.
+        Only the upload (``POST /orgs/{org}/datasets``) takes a body this large, and only
+        once its caller is authenticated and allowed to import; every other request has
+        :attr:`max_body_size`. A declared Content-Length over it is refused with 413
+        before the body is read. It also bounds what the service reads and drops of a
+        refused upload's body so that the refusal reaches the client (see
+        :attr:`max_body_size`). Defaults to ``$DATAPILOT_MAX_UPLOAD_SIZE``.
 
         Example::
 
             c.DataService.max_upload_size = 512 * 1024**2
         """,
     ).tag(config=True)
+
+    @default("max_upload_size")
+    def _default_max_upload_size(self) -> int:
+        return int(os.environ.get("DATAPILOT_MAX_UPLOAD_SIZE") or 2 * 1024**3)
+
+    max_body_size = Integer(
+        help="""The largest request body of every call but the upload, in bytes (default 1 MiB).
+
+        The API's JSON bodies are a few hundred bytes, and a body is held in memory
+        before its handler runs (before the caller is even authenticated): this bounds
+        what one request can make the service hold. A body over it is read and dropped,
+        never kept, and answered with 413 ``too_large`` (JSON), so that the answer
+        reaches the client through the proxy; a body declared larger than
+        :attr:`max_upload_size` is answered at once and its connection closed. The
+        upload raises its own limit to :attr:`max_upload_size` after authentication.
+        Defaults to ``$DATAPILOT_MAX_BODY_SIZE``.
+
+        Example::
+
+            c.DataService.max_body_size = 256 * 1024
+        """,
+    ).tag(config=True)
+
+    @default("max_body_size")
+    def _default_max_body_size(self) -> int:
+        return int(os.environ.get("DATAPILOT_MAX_BODY_SIZE") or 1024**2)
+
+    body_timeout = Float(
+        help="""Seconds a request's body may take to arrive, the upload's excepted (default 60).
+
+        A body not complete by then is dropped with its connection. Bodies but the
+        upload's are at most :attr:`max_body_size`; a client that sends them slower
+        only holds a connection. Defaults to ``$DATAPILOT_BODY_TIMEOUT``.
+
+        Example::
+
+            c.DataService.body_timeout = 30
+        """,
+    ).tag(config=True)
+
+    @default("body_timeout")
+    def _default_body_timeout(self) -> float:
+        return float(os.environ.get("DATAPILOT_BODY_TIMEOUT") or 60)
+
+    upload_timeout = Float(
+        help="""Seconds an accepted upload's body may take to arrive (default 3600).
+
+        Set once the caller is authenticated and allowed to import: a 2 GiB upload needs
+        0.6 MB/s. A refused upload keeps :attr:`body_timeout`. Defaults to
+        ``$DATAPILOT_UPLOAD_TIMEOUT``.
+
+        Example::
+
+            c.DataService.upload_timeout = 600
+        """,
+    ).tag(config=True)
+
+    @default("upload_timeout")
+    def _default_upload_timeout(self) -> float:
+        return float(os.environ.get("DATAPILOT_UPLOAD_TIMEOUT") or 3600)
+
+    idle_connection_timeout = Float(
+        help="""Seconds a connection may stay idle, or take to send a request's headers.
+
+        Tornado's default is an hour. Behind the proxy a connection only idles between
+        two requests the proxy sends on it. Defaults to
+        ``$DATAPILOT_IDLE_CONNECTION_TIMEOUT``, else 300.
+
+        Example::
+
+            c.DataService.idle_connection_timeout = 120
+        """,
+    ).tag(config=True)
+
+    @default("idle_connection_timeout")
+    def _default_idle_connection_timeout(self) -> float:
+        return float(os.environ.get("DATAPILOT_IDLE_CONNECTION_TIMEOUT") or 300)
 
     job_workers = Integer(
         2,
@@ -127,10 +209,14 @@ class DataService(Application):
     ).tag(config=True)
 
     max_uncompressed_size = Integer(
-        8 * 1024**3,
-        help="""The most bytes a compressed upload (.zip, .gz, a workbook) may expand to.
+        help="""The most bytes a compressed upload (.gz, .zip, a workbook) may expand to.
 
-        Checked from the archive's directory, before anything is decompressed.
+        Counted while it inflates, never taken from the archive's own directory (which
+        can lie): a .gz or a zip's member is stopped at the limit in the middle of its
+        ingestion (the job fails with 413 ``compression_bomb`` and leaves nothing), a
+        workbook's parts are all inflated and counted before its reader sees it (413
+        while the upload is answered). Defaults to
+        ``$DATAPILOT_MAX_UNCOMPRESSED_SIZE``, else 8 GiB.
 
         Example::
 
@@ -138,17 +224,27 @@ class DataService(Application):
         """,
     ).tag(config=True)
 
-    max_compression_ratio = Integer(
-        200,
-        help="""The largest expansion ratio of one member of a compressed upload.
+    @default("max_uncompressed_size")
+    def _default_max_uncompressed_size(self) -> int:
+        return int(os.environ.get("DATAPILOT_MAX_UNCOMPRESSED_SIZE") or 8 * 1024**3)
 
-        Larger ratios are refused as compression bombs (413).
+    max_compression_ratio = Integer(
+        help="""The largest expansion ratio of one compressed stream of an upload.
+
+        Bytes out over compressed bytes in, counted as the stream inflates once it has
+        given 1 MiB: larger ratios are refused as compression bombs (413
+        ``compression_bomb``). Real CSV and workbooks compress 5 to 50 times. Defaults
+        to ``$DATAPILOT_MAX_COMPRESSION_RATIO``, else 200.
 
         Example::
 
             c.DataService.max_compression_ratio = 100
         """,
     ).tag(config=True)
+
+    @default("max_compression_ratio")
+    def _default_max_compression_ratio(self) -> int:
+        return int(os.environ.get("DATAPILOT_MAX_COMPRESSION_RATIO") or 200)
 
     max_columns = Integer(
         2000,
@@ -527,13 +623,17 @@ class DataService(Application):
             *[(url_path_join(self.service_prefix, path), h) for path, h in invitation_pages],
             *[(url_path_join(self.service_prefix, path), h) for path, h in team_pages],
         ]
-        return web.Application(
+        return BodyLimitedApplication(
             handlers,
             hub_auth=hub_auth,
             datapilot=self,
             cookie_secret=os.urandom(32),
             log_function=self._log_request,
             websocket_ping_interval=30,
+            max_body_size=self.max_body_size,
+            # a refused body is read and dropped up to the upload limit (see _bodies)
+            max_drain_size=self.max_upload_size + 65536,
+            body_timeout=self.body_timeout,
         )
 
     def _log_request(self, handler: web.RequestHandler) -> None:
@@ -561,7 +661,10 @@ class DataService(Application):
             # the proxy, so the service sees every caller's address the same way
             allowed_uids={0} if self.proxy_only else None,
             xheaders=True,
-            max_body_size=self.max_upload_size + 65536,
+            # every handler's limit; the upload raises its own once the caller may import
+            max_body_size=self.max_body_size,
+            body_timeout=self.body_timeout,
+            idle_connection_timeout=self.idle_connection_timeout,
             # uploads stream through in 1 MiB pieces (tornado's default, 64 KiB, costs a
             # Python call per piece: a third of a 200 MB upload's time)
             chunk_size=1024**2,

@@ -399,3 +399,63 @@ async def run_in_kernel(
             ws.close()
             await c.delete(f"api/kernels/{kernel_id}")
         return out
+
+
+def service_process(hub: HubProcess):
+    """The data service's process among the hub's children (a ``psutil.Process``)."""
+    import psutil
+
+    for child in psutil.Process(hub.proc.pid).children(recursive=True):
+        try:
+            if "datapilot_hub.service" in " ".join(child.cmdline()):
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    raise LookupError(f"no data service among the hub's processes:\n{hub.log_tail()}")
+
+
+def lie_about_size(path: Path, member: str, size: int) -> None:
+    """Make a zip's directory (central and local headers) say ``member`` inflates to
+    ``size`` bytes, as a hostile archive does."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    name = member.encode()
+    for signature, name_length_at, name_at, size_at in (
+        (b"PK\x03\x04", 26, 30, 22),
+        (b"PK\x01\x02", 28, 46, 24),
+    ):
+        i = data.find(signature)
+        while i != -1:
+            (n,) = struct.unpack("<H", data[i + name_length_at : i + name_length_at + 2])
+            if data[i + name_at : i + name_at + n] == name:
+                data[i + size_at : i + size_at + 4] = struct.pack("<I", size)
+            i = data.find(signature, i + 4)
+    path.write_bytes(bytes(data))
+
+
+def lying_workbook(path: Path, padding: int) -> bytes:
+    """Write a real workbook whose sheet holds ``padding`` bytes of blanks its directory
+    hides (it says 2,000 bytes); returns the same workbook without them.
+
+    Its reader inflates the whole sheet whatever the directory says (measured: a 512 MiB
+    sheet declared as 2,000 bytes took fastexcel to 1.2 GB).
+    """
+    import io
+    import zipfile
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["a", "b"])
+    wb.active.append([1, 2])
+    plain = io.BytesIO()
+    wb.save(plain)
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"<sheetData>", b"<sheetData>" + b" " * padding)
+            dst.writestr(info.filename, data)
+    lie_about_size(path, "xl/worksheets/sheet1.xml", 2000)
+    return plain.getvalue()

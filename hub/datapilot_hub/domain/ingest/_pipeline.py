@@ -36,7 +36,7 @@ from ...errors import DatapilotError
 from ...storage import Storage, parquet_writer
 from ..jobs import JobHandle
 from ._infer import TYPES, ColumnProfile, Locale, clean_text, convert, logical_type
-from ._sniff import EXCEL_FORMATS, Limits, Sniffed, sniff
+from ._sniff import EXCEL_FORMATS, Limits, Sniffed, sniff, text_encoding
 from ._sources import open_source, workbook_sheets
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,19 @@ def validate_options(options: Any) -> dict[str, Any]:
     for key in ("header", "dayfirst", "dedupe", "allow_schema_change"):
         if key in options and not isinstance(options[key], bool):
             raise bad(key, "must be true or false.")
+    # (null or empty: sniffed, as when left out)
+    if options.get("encoding") not in (None, "") and text_encoding(options["encoding"]) is None:
+        raise bad(
+            "encoding",
+            f"must name a text encoding (utf-8, cp1252, latin-1, utf-16...), not"
+            f" {options['encoding']!r}.",
+        )
+    if options.get("delimiter") not in (None, "") and not (
+        isinstance(options["delimiter"], str)
+        and len(options["delimiter"]) == 1
+        and options["delimiter"] not in '"\r\n'
+    ):
+        raise bad("delimiter", "must be one character (not a quote or a line break).")
     if "decimal" in options and options["decimal"] not in (".", ","):
         raise bad("decimal", "must be '.' or ','.")
     if "thousands" in options and options["thousands"] not in (",", ".", " ", "'", "", None):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from http.client import responses
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from tornado import web
+from tornado import gen, httputil, iostream, web
+from tornado.ioloop import IOLoop
 
 from ...domain._identity import Caller, OrgContext, org_context
 from ...errors import DatapilotError
@@ -32,6 +34,85 @@ _STATUS_CODES = {
     422: "unprocessable",
     429: "rate_limited",
 }
+
+
+def declared_size(headers: httputil.HTTPHeaders) -> int | None:
+    """The body size a request's Content-Length declares (None: none, or not a number).
+
+    Tornado refuses a malformed or contradictory Content-Length itself.
+    """
+    value = headers.get("Content-Length", "").split(",")[0].strip()
+    return int(value) if value.isdigit() else None
+
+
+# the lingering closes under way (a task nothing else holds could be collected)
+_lingering: set[asyncio.Task] = set()
+
+
+def answer_and_close(
+    stream: iostream.IOStream, error: DatapilotError, drain: int, timeout: float
+) -> None:
+    """Answer ``error`` on a detached connection whose request body will not be read,
+    then close it gently.
+
+    Closing a socket that still has unread data makes the kernel reset the connection;
+    the proxy, still sending the body, then loses the answer and sends its own HTML
+    503. So the answer (``Connection: close``) is written and what still arrives is
+    read and dropped until the proxy, done with the answer, closes its side, or up to
+    ``drain`` bytes or ``timeout`` seconds. (Ending our side first would not do: the
+    proxy's next write of the body would fail before it has passed the answer on.)
+
+    Parameters
+    ----------
+    stream : IOStream
+        The connection, detached from tornado's HTTP handling (``detach()``).
+    error : DatapilotError
+        The refusal.
+    drain : int
+        The most bytes read and dropped.
+    timeout : float
+        The most seconds spent reading them.
+    """
+    body = json.dumps(error.to_json()).encode()
+    head = (
+        f"HTTP/1.1 {error.status} {responses.get(error.status, 'Error')}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Security-Policy: {API_CSP}\r\n"
+        "Cache-Control: no-store\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    task = asyncio.ensure_future(_linger(stream, head.encode() + body, drain, timeout))
+    _lingering.add(task)
+    task.add_done_callback(_lingering.discard)
+
+
+async def _linger(stream: iostream.IOStream, answer: bytes, drain: int, timeout: float) -> None:
+    deadline = IOLoop.current().time() + timeout
+    dropped = 0
+    try:
+        await stream.write(answer)
+        while dropped < drain:
+            chunk = await gen.with_timeout(
+                deadline,
+                stream.read_bytes(65536, partial=True),
+                quiet_exceptions=iostream.StreamClosedError,
+            )
+            dropped += len(chunk)
+    except (iostream.StreamClosedError, TimeoutError, OSError):
+        pass
+    finally:
+        stream.close()
+
+
+def too_large(limit: int) -> DatapilotError:
+    """413 ``too_large``: a request body over ``limit`` bytes."""
+    return DatapilotError(
+        413,
+        "too_large",
+        f"The request body is larger than the limit of {limit} bytes.",
+        limit=limit,
+    )
 
 
 class APIHandler(ServiceAuthenticated, web.RequestHandler):
@@ -163,6 +244,29 @@ class APIHandler(ServiceAuthenticated, web.RequestHandler):
         except Exception:
             # the answer is already sent; losing an event must at least be loud
             self.log.exception("Could not record audit event %s in %s", action, ctx.slug)
+
+    def refuse_unread(self, error: web.HTTPError, drain: int) -> None:
+        """Answer ``error`` without reading the request's body, and close the connection.
+
+        For a body too large to be read and dropped: see :func:`answer_and_close`. The
+        call is logged and audited like any other.
+
+        Parameters
+        ----------
+        error : HTTPError
+            The refusal (a :class:`DatapilotError`, or tornado's, made into one).
+        drain : int
+            The most bytes read and dropped while the connection closes.
+        """
+        if not isinstance(error, DatapilotError):
+            code = _STATUS_CODES.get(error.status_code, "error")
+            error = DatapilotError(error.status_code, code, error.log_message or code)
+        self.set_status(error.status)
+        self._error_code = error.code
+        answer_and_close(self.detach(), error, drain, self.settings["body_timeout"])
+        # tornado neither logs nor finishes a detached handler
+        self.application.log_request(self)
+        self.on_finish()
 
     def json_body(self) -> dict[str, Any]:
         """The request body as a JSON object, or a 400 saying what is wrong with it."""
