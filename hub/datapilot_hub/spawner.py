@@ -106,9 +106,9 @@ class DatapilotSpawner(LocalProcessSpawner):
 
         Example::
 
-            c.DatapilotSpawner.home_dir = "/srv/homes/{username}"
+            c.DatapilotSpawner.home_dir = "/srv/homes/alice-acme"
         """,
-    )
+    ).tag(config=True)
 
     @default("home_dir")
     def _default_home_dir(self) -> str:

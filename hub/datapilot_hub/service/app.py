@@ -20,7 +20,7 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 from traitlets import Bool, Dict, Float, Integer, TraitError, Unicode, default, validate
-from traitlets.config import Application
+from traitlets.config import Application, Config
 
 from .. import compute
 from ..catalog import Catalog
@@ -484,6 +484,11 @@ class DataService(Application):
     def initialize(self, argv: list[str] | None = None) -> None:
         """Parse the command line and configuration; open catalog and storage."""
         super().initialize(argv)
+        # the settings of jupyterhub_config.py for this service (install_datapilot), then
+        # a configuration file of its own
+        from_hub = os.environ.get("DATAPILOT_SERVICE_CONFIG")
+        if from_hub:
+            self.update_config(Config(json.loads(from_hub)))
         if self.config_file:
             self.load_config_file(self.config_file)
         # the domain modules log under "datapilot_hub": into the service's log, at its level

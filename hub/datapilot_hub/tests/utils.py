@@ -63,8 +63,16 @@ class HubProcess:
         DATAPILOT_DB_URL (catalog); SQLite under ``home`` when None.
     """
 
-    def __init__(self, home: Path, db_url: str | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        home: Path,
+        db_url: str | None = None,
+        env: dict[str, str] | None = None,
+        config: str = "",
+    ):
         self.home = Path(home).resolve()
+        # lines added to jupyterhub_config.py, after its call to install_datapilot
+        self.extra_config = config
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_token = secrets.token_hex(16)
@@ -101,12 +109,13 @@ class HubProcess:
         STARTED_HUBS.append(self)
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log = log
+        config_file = REPO / "jupyterhub_config.py"
+        if self.extra_config:
+            extended = self.home / "test_jupyterhub_config.py"
+            extended.write_text(f"exec(open({str(config_file)!r}).read())\n{self.extra_config}\n")
+            config_file = extended
         self.proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("jupyterhub")),
-                "-f",
-                str(REPO / "jupyterhub_config.py"),
-            ],
+            [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(config_file)],
             cwd=self.home,
             env=self.env,
             stdout=log,
