@@ -425,6 +425,32 @@ class DataService(Application):
         """,
     ).tag(config=True)
 
+    audit_refusal_window = Integer(
+        help="""Seconds over which a caller's refused calls (429) make one audit event.
+
+        A flood of refused calls is not stored one row each: the calls of one caller and
+        action in one window become one event whose ``details.count`` says how many,
+        written when the window closes (checked every quarter window) and when the
+        service stops. The request log shows 429 answers at debug level only; each write
+        logs one line with the totals.
+        Defaults to ``$DATAPILOT_AUDIT_REFUSAL_WINDOW``, else 60.
+
+        Example::
+
+            c.DataService.audit_refusal_window = 300
+        """,
+    ).tag(config=True)
+
+    @default("audit_refusal_window")
+    def _default_audit_refusal_window(self) -> int:
+        return int(os.environ.get("DATAPILOT_AUDIT_REFUSAL_WINDOW", "60"))
+
+    @validate("audit_refusal_window")
+    def _check_audit_refusal_window(self, proposal) -> int:
+        if proposal["value"] < 1:
+            raise TraitError("audit_refusal_window must be 1 second or more")
+        return proposal["value"]
+
     rate_limits = Dict(
         help="""Rate limits of the expensive calls, per user and per organization.
 
@@ -519,7 +545,9 @@ class DataService(Application):
         )
         self.jobs.sweep_stale()
         self._clean_tmp()
-        self.audit = AuditLog(self.catalog, self.audit_retention_days)
+        self.audit = AuditLog(
+            self.catalog, self.audit_retention_days, refusal_window=self.audit_refusal_window
+        )
         self.purge_audit()
         self.rate_limiter = rate_limiter_from_config(
             self.rate_limits, self.dp_config.redis_url, self.rate_limit_prefix
@@ -545,6 +573,15 @@ class DataService(Application):
                 await asyncio.wait_for(stop.wait(), timeout=86400)
             except asyncio.TimeoutError:
                 await loop.run_in_executor(None, self.purge_audit)
+
+    async def flush_refusals(self, stop: asyncio.Event) -> None:
+        """Write the refused calls of closed windows, every quarter window, until ``stop``."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.audit_refusal_window / 4)
+            except asyncio.TimeoutError:
+                await loop.run_in_executor(None, self.audit.flush)
 
     def _clean_tmp(self) -> None:
         # uploads and spools in tmp/ belong to jobs of a previous run that died with it
@@ -644,13 +681,18 @@ class DataService(Application):
     def _log_request(self, handler: web.RequestHandler) -> None:
         status = handler.get_status()
         level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+        if status == 429:
+            # refusals come in floods: the audit log counts them and logs the totals
+            level = logging.DEBUG
         self.log.log(
             level,
-            "%d %s %s %.1fms",
+            "%d %s %s %.1fms%s",
             status,
             handler.request.method,
             handler.request.uri,
             1000 * handler.request.request_time(),
+            # the client went away midway (APIHandler.on_connection_close)
+            " (closed by the client)" if getattr(handler, "aborted", False) else "",
         )
 
     def start(self) -> None:
@@ -687,6 +729,7 @@ class DataService(Application):
             loop.add_signal_handler(sig, stop.set)
         self.log.info("Datapilot data service at %s%s", self.bind_url, self.service_prefix)
         purger = asyncio.create_task(self.purge_audit_daily(stop))
+        refusals = asyncio.create_task(self.flush_refusals(stop))
         try:
             await self.orgs.sync_hub_groups()
         except Exception:
@@ -699,10 +742,13 @@ class DataService(Application):
             await watcher
         server.stop()
         await purger
+        await refusals
         await self.rate_limiter.close()
         self.jobs.shutdown()
         await self.hub.close()
         compute.close()
+        # the refusals of the open windows, and of calls answered while stopping
+        self.audit.flush(everything=True)
         self.catalog.dispose()
         self.log.info("Datapilot data service stopped")
 

@@ -40,7 +40,16 @@ def _q(name: str, typ: str, description: str, **schema: Any) -> dict[str, Any]:
 
 # path -> method -> (summary, permission, parameters, request body or None, success status)
 OPERATIONS: dict[str, dict[str, tuple]] = {
-    "/health": {"get": ("Health of catalog, storage and compute", None, [], None, "200")},
+    "/health": {
+        "get": (
+            "Whether the service is up (503 when degraded); the catalog, storage and compute"
+            " checks only for hub admins",
+            None,
+            [],
+            None,
+            "200",
+        )
+    },
     "/me": {"get": ("The caller and their organizations", "logged in", [], None, "200")},
     "/openapi.json": {"get": ("This document", None, [], None, "200")},
     "/orgs": {

@@ -47,12 +47,19 @@ def world(hub):
     return {"tokens": tokens, "job": job}
 
 
-def test_health_needs_no_login(hub):
-    r = hub.api("GET", "/health")
-    assert r.status_code == 200
-    body = r.json()
-    assert body["status"] == "ok"
-    assert {"catalog", "storage", "compute"} <= set(body)
+def test_health_needs_no_login_and_tells_only_admins_how_it_is_built(hub, world):
+    """Anyone learns that the service is up; the catalog dialect and revision, the storage
+    location and the compute kind only a hub admin (its token, the admin service's)."""
+    for token in (None, "not-a-token", world["tokens"]["alice"], world["tokens"]["mona"]):
+        r = hub.api("GET", "/health", token)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"status": "ok"}, token
+    for token in (hub.admin_token, hub.user_token("admin")):
+        body = hub.api("GET", "/health", token).json()
+        assert body["status"] == "ok"
+        assert body["catalog"]["dialect"] == hub.backend
+        assert body["catalog"]["revision"] and body["storage"]["url"]
+        assert body["compute"]["status"] == "ok"
 
 
 def test_anonymous_calls_are_401(hub, world):

@@ -211,7 +211,9 @@ class APIHandler(ServiceAuthenticated, web.RequestHandler):
         self._record_audit()
 
     def on_connection_close(self) -> None:
-        # a client that goes away mid-download has still read part of the data
+        # a client that goes away mid-download has still read part of the data; the
+        # request's log line says so (DataService._log_request), once and quietly
+        self.aborted = True
         self._record_audit(aborted=True)
 
     def _record_audit(self, aborted: bool = False) -> None:
@@ -231,8 +233,13 @@ class APIHandler(ServiceAuthenticated, web.RequestHandler):
         if target is None:
             kwargs = self.path_kwargs
             target = next((kwargs[k] for k in _AUDIT_TARGETS if k in kwargs), None)
+        record = self.app.audit.record
+        if status == 429:
+            # refusals come in floods: counted per caller, action and window, not one
+            # row each
+            record = self.app.audit.count_refusal
         try:
-            self.app.audit.record(
+            record(
                 ctx.org_id,
                 ctx.caller.name,
                 action,
@@ -243,7 +250,14 @@ class APIHandler(ServiceAuthenticated, web.RequestHandler):
             )
         except Exception:
             # the answer is already sent; losing an event must at least be loud
-            self.log.exception("Could not record audit event %s in %s", action, ctx.slug)
+            self.app.log.exception("Could not record audit event %s in %s", action, ctx.slug)
+
+    def log_exception(self, typ, value, tb) -> None:
+        if isinstance(value, DatapilotError) and value.status == 429:
+            # refusals come in floods: the audit log counts them per caller and window,
+            # not one warning each
+            return
+        super().log_exception(typ, value, tb)
 
     def refuse_unread(self, error: web.HTTPError, drain: int) -> None:
         """Answer ``error`` without reading the request's body, and close the connection.

@@ -21,6 +21,7 @@ from ...domain.ingest import (
     workbook_sheets,
 )
 from ...errors import DatapilotError, bad_request
+from .._download import send_chunks
 from .._upload import MultipartReceiver, multipart_boundary
 from .base import APIHandler, declared_size, too_large
 from .orgs import ORG
@@ -263,14 +264,7 @@ class DatasetDataAPIHandler(APIHandler):
         if req.format != "json":
             filename = f"{name}-v{target['version']}.{_EXTENSIONS[req.format]}"
             self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
-        chunks = self.app.datasets.iter_data(target, req)
-        loop = asyncio.get_running_loop()
-        # encoding is blocking work: one chunk at a time in a thread, flushed as it
-        # comes, so a large download neither blocks the loop nor sits in memory
-        while (chunk := await loop.run_in_executor(None, next, chunks, None)) is not None:
-            self.write(chunk)
-            await self.flush()
-        self.finish()
+        await send_chunks(self, self.app.datasets.iter_data(target, req))
 
 
 default_handlers = [
