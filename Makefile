@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml extensions/jupyter-config/server-config/datapilot.json deploy/scripts/venv
 	deploy/scripts/venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --ignore-installed -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
 proxy: $(PROXY)
