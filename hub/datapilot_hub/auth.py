@@ -31,7 +31,9 @@ from oauthenticator.github import GitHubOAuthenticator
 from traitlets import Bool, Dict, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
-from .permissions import ORG_SLUG_RE, ROLES
+from datapilot_contract import is_org_slug
+
+from .permissions import ROLES
 
 # ---- password accounts ----------------------------------------------------------------------
 
@@ -414,7 +416,7 @@ def parse_org_role(value: str) -> tuple[str, str] | None:
         A claim value or a mapping target.
     """
     org, sep, role = value.rpartition(":")
-    if not sep or role not in ROLES or not ORG_SLUG_RE.match(org):
+    if not sep or role not in ROLES or not is_org_slug(org):
         return None
     return org, role
 

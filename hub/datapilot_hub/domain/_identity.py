@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from datapilot_contract import check_org_slug
+
 from ..catalog import Catalog, Membership, Organization
-from ..errors import DatapilotError, check_name, not_found
-from ..permissions import ORG_SLUG_RE, PERMISSIONS, permissions_for
+from ..errors import DatapilotError, checked, not_found
+from ..permissions import PERMISSIONS, permissions_for
 
 
 @dataclass(frozen=True)
@@ -104,12 +106,7 @@ class OrgContext:
 
 def validate_slug(slug: Any, field_name: str = "org") -> str:
     """Return ``slug`` or raise 400 when it is not a valid organization slug."""
-    return check_name(
-        slug,
-        ORG_SLUG_RE,
-        field_name,
-        "a valid organization slug: 2 to 30 lowercase letters, digits and single inner hyphens",
-    )
+    return checked(check_org_slug, slug, field_name)
 
 
 def org_context(catalog: Catalog, caller: Caller, slug: str) -> OrgContext:

@@ -11,6 +11,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from tornado import gen, httputil, iostream, web
 from tornado.ioloop import IOLoop
 
+from datapilot_contract import ERROR_CODES
+
 from ...domain._identity import Caller, OrgContext, org_context
 from ...errors import DatapilotError
 from ...ratelimit import LIMITED_CALLS
@@ -21,19 +23,6 @@ from .._auth import ServiceAuthenticated
 _AUDIT_TARGETS = ("name", "user", "job_id", "invitation_id", "slug")
 
 API_CSP = "frame-ancestors 'none'; default-src 'none'"
-
-_STATUS_CODES = {
-    400: "invalid_input",
-    401: "not_authenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "unprocessable",
-    429: "rate_limited",
-}
 
 
 def declared_size(headers: httputil.HTTPHeaders) -> int | None:
@@ -228,7 +217,7 @@ class APIHandler(ServiceAuthenticated, web.RequestHandler):
         elif status < 400:
             outcome = "ok"
         else:
-            outcome = self._error_code or _STATUS_CODES.get(status, "error")
+            outcome = self._error_code or ERROR_CODES.get(status, "error")
         target = self.audit_target
         if target is None:
             kwargs = self.path_kwargs
@@ -273,7 +262,7 @@ class APIHandler(ServiceAuthenticated, web.RequestHandler):
             The most bytes read and dropped while the connection closes.
         """
         if not isinstance(error, DatapilotError):
-            code = _STATUS_CODES.get(error.status_code, "error")
+            code = ERROR_CODES.get(error.status_code, "error")
             error = DatapilotError(error.status_code, code, error.log_message or code)
         self.set_status(error.status)
         self._error_code = error.code
@@ -310,13 +299,13 @@ class APIHandler(ServiceAuthenticated, web.RequestHandler):
                 self.set_header("Retry-After", str(exc.details["retry_after"]))
         elif isinstance(exc, web.HTTPError) and exc.log_message:
             body = {
-                "error": _STATUS_CODES.get(status_code, "error"),
+                "error": ERROR_CODES.get(status_code, "error"),
                 "message": exc.log_message % exc.args if exc.args else exc.log_message,
                 "details": {},
             }
         else:
             body = {
-                "error": _STATUS_CODES.get(status_code, "internal_error"),
+                "error": ERROR_CODES.get(status_code, "internal_error"),
                 "message": responses.get(status_code, "Unknown error"),
                 "details": {},
             }
