@@ -313,3 +313,45 @@ def test_audit_isolation_and_permission(hub, world):
     assert users <= {"service:datapilot-admin", "gary"}
     assert hub.api("GET", "/orgs/acme/audit", t["mona"]).status_code == 200
     assert hub.api("GET", "/orgs/acme/audit", None).status_code == 401
+
+
+def test_the_client_address_is_the_one_the_proxy_saw(hub, world):
+    """X-Real-Ip and the X-Forwarded-For a client sends are its own word: the audit log
+    records the last X-Forwarded-For entry, the one configurable-http-proxy appended."""
+    t = world["tokens"]
+    forged = {"X-Real-Ip": "6.6.6.6", "X-Forwarded-For": "6.6.6.6"}
+    for headers in (forged, {"X-Forwarded-For": "6.6.6.6, 7.7.7.7"}, {"X-Real-Ip": "6.6.6.6"}):
+        r = hub.api("DELETE", "/orgs/acme/members/forger", t["ada"], headers=headers)
+        assert r.status_code == 404, r.text
+        [event] = _events(hub, t["ada"], "?action=member.remove&limit=1")
+        assert (event["target"], event["client"]) == ("forger", "127.0.0.1"), (headers, event)
+
+
+def _request(headers: dict[str, str], peer: str | None = "127.0.0.1"):
+    """A request as tornado's HTTP server makes it, from a TCP peer or a Unix socket."""
+    from tornado.httputil import HTTPHeaders, HTTPServerRequest
+
+    request = HTTPServerRequest("GET", "/", headers=HTTPHeaders(headers))
+    # what tornado sets from the connection: the peer's address, "0.0.0.0" for a Unix socket
+    request.remote_ip = peer or "0.0.0.0"
+    return request
+
+
+@pytest.mark.parametrize(
+    "headers, peer, client",
+    [
+        # through the proxy: its own entry is the last one
+        ({"X-Forwarded-For": "127.0.0.1"}, "127.0.0.1", "127.0.0.1"),
+        ({"X-Forwarded-For": "6.6.6.6,10.1.2.3", "X-Real-Ip": "6.6.6.6"}, "127.0.0.1", "10.1.2.3"),
+        ({"X-Forwarded-For": "6.6.6.6, 2001:db8::1"}, "127.0.0.1", "2001:db8::1"),
+        ({"X-Forwarded-For": "::ffff:192.0.2.7"}, "127.0.0.1", "192.0.2.7"),
+        ({"X-Forwarded-For": "6.6.6.6,not-an-address"}, "127.0.0.1", None),
+        # straight from the hub (no proxy): the peer, and none over a Unix socket
+        ({"X-Real-Ip": "6.6.6.6"}, "127.0.0.1", "127.0.0.1"),
+        ({}, None, None),
+    ],
+)
+def test_client_address(headers, peer, client):
+    from datapilot_hub.service.handlers.base import client_address
+
+    assert client_address(_request(headers, peer)) == client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 from http.client import responses
 from typing import Any
@@ -102,6 +103,35 @@ def too_large(limit: int) -> DatapilotError:
         f"The request body is larger than the limit of {limit} bytes.",
         limit=limit,
     )
+
+
+def client_address(request: httputil.HTTPServerRequest) -> str | None:
+    """The client's address as configurable-http-proxy saw it: the audit log's ``client``.
+
+    The service is reached through the proxy, which appends the address of its peer to
+    ``X-Forwarded-For``; only that last entry is the proxy's word. Earlier entries and
+    ``X-Real-Ip`` are whatever the client sent, and are ignored (the server runs without
+    tornado's ``xheaders``, which would believe them). A call without the header did not
+    come through the proxy (the hub itself, a hub-managed service): its own peer address.
+
+    Parameters
+    ----------
+    request : tornado.httputil.HTTPServerRequest
+        The request.
+    """
+    forwarded = ",".join(request.headers.get_list("X-Forwarded-For"))
+    if not forwarded:
+        # over a Unix socket tornado says "0.0.0.0": no address to record
+        return request.remote_ip if request.remote_ip not in ("", "0.0.0.0") else None
+    last = forwarded.rsplit(",", 1)[-1].strip()
+    try:
+        address = ipaddress.ip_address(last)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # a proxy listening on IPv6 sees IPv4 clients as ::ffff:a.b.c.d
+        address = address.ipv4_mapped
+    return str(address)
 
 
 class APIHandler(ServiceAuthenticated, web.RequestHandler):
@@ -234,7 +264,7 @@ class APIHandler(ServiceAuthenticated, web.RequestHandler):
                 action,
                 target,
                 outcome,
-                self.request.remote_ip,
+                client_address(self.request),
                 {"status": status, **(self.audit_details or {})},
             )
         except Exception:
