@@ -36,6 +36,9 @@ MODES: tuple[str, ...] = ("create", "replace", "append")
 
 # JupyterHub keeps user names in a 255-character column
 USER_NAME_MAX_LENGTH = 255
+#: How the data service names a JupyterHub service that calls it (``service:<name>``); no
+#: user name starts so.
+SERVICE_PREFIX = "service:"
 
 # control, format (zero-width, bidi overrides), surrogate, private-use and unassigned
 # characters, and the line and paragraph separators: invisible or ambiguous in a name
@@ -221,6 +224,10 @@ def _user_name_problem(value: Any) -> str | None:
         return "contains a control or invisible character"
     if set(value) <= {"."} or set(unquote(value)) <= {"."}:
         return "is only dots"
+    if value.startswith(SERVICE_PREFIX):
+        # the data service names JupyterHub services so in memberships and the audit log:
+        # a user of that name would be taken for the service, and the other way round
+        return f"starts with {SERVICE_PREFIX!r}, which names JupyterHub services"
     if value != value.lower():
         # JupyterHub lowercases the name of every login: an upper-case member could never
         # be the user who logs in, and the hub's group API would lowercase it
@@ -246,10 +253,11 @@ def check_user_name(value: Any, field: str = "user") -> str:
 
     The rule is JupyterHub's own (not empty, no ``/``, no surrounding whitespace, not only
     dots, lowercase as its logins are) plus: at most 255 characters, no control or
-    invisible characters, and Unicode normal form NFKC, so ``"ａlice"`` (full-width) is
-    not a second ``"alice"``. Letters of any script are accepted; the hub's authenticator
-    may refuse more (password accounts refuse spaces and commas), and the data service
-    answers that refusal with a 400 too.
+    invisible characters, Unicode normal form NFKC, so ``"ａlice"`` (full-width) is not a
+    second ``"alice"``, and not starting with ``service:`` (:data:`SERVICE_PREFIX`).
+    Letters of any script are accepted; the hub's authenticator may refuse more (password
+    accounts refuse spaces and commas), and the data service answers that refusal with a
+    400 too.
 
     Parameters
     ----------
@@ -269,7 +277,8 @@ def user_name_json_schema() -> dict[str, Any]:
     """The user-name rule as far as a JSON Schema can say it (ASCII part of each check).
 
     The service also refuses non-ASCII upper-case letters, invisible characters, names of
-    dots only and names outside NFKC, which a pattern cannot express simply.
+    dots only, names outside NFKC and the ``service:`` prefix, which this pattern leaves
+    out to stay simple.
     """
     edge = r"[^/\sA-Z\x00-\x1f\x7f]"
     return {
@@ -278,7 +287,8 @@ def user_name_json_schema() -> dict[str, Any]:
         "minLength": 1,
         "maxLength": USER_NAME_MAX_LENGTH,
         "description": "user name: no '/', no surrounding whitespace, no control or invisible"
-        " characters, lowercase, Unicode NFKC, not only dots, at most 255 characters",
+        " characters, lowercase, Unicode NFKC, not only dots, not starting with 'service:', at"
+        " most 255 characters",
     }
 
 

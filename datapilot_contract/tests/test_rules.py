@@ -123,6 +123,7 @@ def test_valid_user_names(user):
         ("\uff41lice", "NFKC"),  # full-width a
         ("jose\u0301", "NFKC"),  # decomposed é
         ("\ufb01sh", "NFKC"),  # fi ligature
+        ("service:datapilot-admin", "JupyterHub services"),
     ],
 )
 def test_invalid_user_names(user, problem):

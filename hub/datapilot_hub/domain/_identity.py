@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from datapilot_contract import check_org_slug
+from datapilot_contract import SERVICE_PREFIX, check_org_slug
 
 from ..catalog import Catalog, Membership, Organization
 from ..errors import DatapilotError, checked, not_found
@@ -39,7 +39,7 @@ class Caller:
     def from_hub_model(cls, model: dict[str, Any]) -> Caller:
         """Build from the model ``HubAuth`` returns for a token or cookie."""
         kind = model.get("kind", "user")
-        name = model["name"] if kind == "user" else f"service:{model['name']}"
+        name = model["name"] if kind == "user" else f"{SERVICE_PREFIX}{model['name']}"
         scopes = set(model.get("scopes") or ())
         # a user's login cookie carries only access scopes, so the admin flag of the
         # identify model decides for users; a service counts when it may administer users

@@ -599,7 +599,17 @@ def _count_members(hub, org: str) -> tuple[dict[str, str], int]:
 @pytest.mark.parametrize(
     "user",
     # ("%2e%2e" is ".." to the hub: a literal ".." would be resolved by the client)
-    ["nell\n", "nell ", "Nell", "\uff4eell", "ne\u200bll", "ne\x07ll", "%2e%2e", "x" * 256],
+    [
+        "nell\n",
+        "nell ",
+        "Nell",
+        "\uff4eell",
+        "ne\u200bll",
+        "ne\x07ll",
+        "%2e%2e",
+        "x" * 256,
+        "service:datapilot-login",
+    ],
 )
 def test_a_user_name_the_contract_refuses_is_400(hub, names_org, user):
     before = _count_members(hub, names_org)
