@@ -108,11 +108,11 @@ def too_large(limit: int) -> DatapilotError:
 def client_address(request: httputil.HTTPServerRequest) -> str | None:
     """The client's address as configurable-http-proxy saw it: the audit log's ``client``.
 
-    The service is reached through the proxy, which appends the address of its peer to
-    ``X-Forwarded-For``; only that last entry is the proxy's word. Earlier entries and
-    ``X-Real-Ip`` are whatever the client sent, and are ignored (the server runs without
-    tornado's ``xheaders``, which would believe them). A call without the header did not
-    come through the proxy (the hub itself, a hub-managed service): its own peer address.
+    Only the proxy and the hub may connect to the service (``proxy_only``). The proxy
+    appends the address of its own peer to ``X-Forwarded-For``, so only that last entry is
+    the proxy's word; earlier entries and ``X-Real-Ip`` are whatever the client sent, and
+    are ignored (the server runs without tornado's ``xheaders``, which would believe them).
+    A call without the header came from the hub itself: its peer address is recorded.
 
     Parameters
     ----------
@@ -121,7 +121,7 @@ def client_address(request: httputil.HTTPServerRequest) -> str | None:
     """
     forwarded = ",".join(request.headers.get_list("X-Forwarded-For"))
     if not forwarded:
-        # over a Unix socket tornado says "0.0.0.0": no address to record
+        # over a Unix socket tornado says "0.0.0.0": no address to record then
         return request.remote_ip if request.remote_ip not in ("", "0.0.0.0") else None
     last = forwarded.rsplit(",", 1)[-1].strip()
     try:
