@@ -707,7 +707,9 @@ class DataService(Application):
             # only the proxy and the hub (root) may connect: everyone else comes through
             # the proxy, so the service sees every caller's address the same way
             allowed_uids={0} if self.proxy_only else None,
-            xheaders=True,
+            # the audit log reads the proxy's X-Forwarded-For itself (handlers.base.client_address):
+            # tornado's xheaders would record whatever X-Real-Ip a client sends
+            xheaders=False,
             # every handler's limit; the upload raises its own once the caller may import
             max_body_size=self.max_body_size,
             body_timeout=self.body_timeout,

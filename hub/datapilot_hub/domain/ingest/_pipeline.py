@@ -43,7 +43,6 @@ from ._sources import open_source, workbook_sheets
 
 log = logging.getLogger(__name__)
 
-MODES = ("create", "replace", "append")
 # options.sheet: every sheet of the workbook, each its own dataset
 ALL_SHEETS = "*"
 OPTION_KEYS = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 from http.client import responses
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from tornado import gen, httputil, iostream, web
 from tornado.ioloop import IOLoop
+
+from datapilot_contract import ERROR_CODES
 
 from ...domain._identity import Caller, OrgContext, org_context
 from ...errors import DatapilotError
@@ -21,19 +24,6 @@ from .._auth import ServiceAuthenticated
 _AUDIT_TARGETS = ("name", "user", "job_id", "invitation_id", "slug")
 
 API_CSP = "frame-ancestors 'none'; default-src 'none'"
-
-_STATUS_CODES = {
-    400: "invalid_input",
-    401: "not_authenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "unprocessable",
-    429: "rate_limited",
-}
 
 
 def declared_size(headers: httputil.HTTPHeaders) -> int | None:
@@ -113,6 +103,35 @@ def too_large(limit: int) -> DatapilotError:
         f"The request body is larger than the limit of {limit} bytes.",
         limit=limit,
     )
+
+
+def client_address(request: httputil.HTTPServerRequest) -> str | None:
+    """The client's address as configurable-http-proxy saw it: the audit log's ``client``.
+
+    Only the proxy and the hub may connect to the service (``proxy_only``). The proxy
+    appends the address of its own peer to ``X-Forwarded-For``, so only that last entry is
+    the proxy's word; earlier entries and ``X-Real-Ip`` are whatever the client sent, and
+    are ignored (the server runs without tornado's ``xheaders``, which would believe them).
+    A call without the header came from the hub itself: its peer address is recorded.
+
+    Parameters
+    ----------
+    request : tornado.httputil.HTTPServerRequest
+        The request.
+    """
+    forwarded = ",".join(request.headers.get_list("X-Forwarded-For"))
+    if not forwarded:
+        # over a Unix socket tornado says "0.0.0.0": no address to record then
+        return request.remote_ip if request.remote_ip not in ("", "0.0.0.0") else None
+    last = forwarded.rsplit(",", 1)[-1].strip()
+    try:
+        address = ipaddress.ip_address(last)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # a proxy listening on IPv6 sees IPv4 clients as ::ffff:a.b.c.d
+        address = address.ipv4_mapped
+    return str(address)
 
 
 class APIHandler(ServiceAuthenticated, web.RequestHandler):
@@ -228,7 +247,7 @@ class APIHandler(ServiceAuthenticated, web.RequestHandler):
         elif status < 400:
             outcome = "ok"
         else:
-            outcome = self._error_code or _STATUS_CODES.get(status, "error")
+            outcome = self._error_code or ERROR_CODES.get(status, "error")
         target = self.audit_target
         if target is None:
             kwargs = self.path_kwargs
@@ -245,7 +264,7 @@ class APIHandler(ServiceAuthenticated, web.RequestHandler):
                 action,
                 target,
                 outcome,
-                self.request.remote_ip,
+                client_address(self.request),
                 {"status": status, **(self.audit_details or {})},
             )
         except Exception:
@@ -273,7 +292,7 @@ class APIHandler(ServiceAuthenticated, web.RequestHandler):
             The most bytes read and dropped while the connection closes.
         """
         if not isinstance(error, DatapilotError):
-            code = _STATUS_CODES.get(error.status_code, "error")
+            code = ERROR_CODES.get(error.status_code, "error")
             error = DatapilotError(error.status_code, code, error.log_message or code)
         self.set_status(error.status)
         self._error_code = error.code
@@ -310,13 +329,13 @@ class APIHandler(ServiceAuthenticated, web.RequestHandler):
                 self.set_header("Retry-After", str(exc.details["retry_after"]))
         elif isinstance(exc, web.HTTPError) and exc.log_message:
             body = {
-                "error": _STATUS_CODES.get(status_code, "error"),
+                "error": ERROR_CODES.get(status_code, "error"),
                 "message": exc.log_message % exc.args if exc.args else exc.log_message,
                 "details": {},
             }
         else:
             body = {
-                "error": _STATUS_CODES.get(status_code, "internal_error"),
+                "error": ERROR_CODES.get(status_code, "internal_error"),
                 "message": responses.get(status_code, "Unknown error"),
                 "details": {},
             }
