@@ -244,6 +244,17 @@ class ForwardAPIHandler(DatapilotAPIHandler):
 
     async def _open_upstream(self, path: str) -> None:
         url = self.service_url(_service_path(path))
+        segments = path.split("/")
+        own = self.settings.get("datapilot_org", "")
+        if own and segments[0] == "orgs" and len(segments) > 1 and segments[1] != own:
+            # this server's token acts for its organization alone (the service refuses it
+            # too): another organization is as invisible here as there
+            raise DatapilotAPIError(
+                404,
+                "not_found",
+                f"No organization named {segments[1]!r} is visible to you.",
+                organization=segments[1],
+            )
         query = [
             (k, v) for k, v in parse_qsl(self.request.query, keep_blank_values=True) if k != "token"
         ]

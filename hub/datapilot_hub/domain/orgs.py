@@ -172,7 +172,9 @@ class OrgService:
     ) -> tuple[dict[str, Any], bool]:
         """Add a member or change a role; returns the member and whether it was created.
 
-        A name JupyterHub refuses is a 400 naming the user, and leaves no membership.
+        A name JupyterHub refuses is a 400 naming the user, and leaves no membership. A
+        member whose new role has no notebook servers loses their running one for the
+        organization.
         """
         ctx.require("members:manage")
         checked(check_user_name, user, "user")
@@ -204,6 +206,11 @@ class OrgService:
                     user=user,
                 ) from None
             raise
+        if not created and "notebooks:run" not in permissions_for(role) and self.hub.configured:
+            # a new role without notebook servers (a Viewer) keeps no running one either
+            await _best_effort(
+                self.hub.stop_server(user, ctx.slug), f"the server {user}/{ctx.slug}"
+            )
         return model, created
 
     def _check_member_change(

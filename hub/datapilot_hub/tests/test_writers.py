@@ -285,7 +285,7 @@ def _running(hub, job_id: str, token: str) -> None:
 
 
 def _stored_versions(hub, name: str) -> set[str]:
-    [ddir] = list((hub.home / "storage").glob(f"org-*/datasets/{name}"))
+    [ddir] = list((hub.service_home / "storage").glob(f"org-*/datasets/{name}"))
     return {p.name for p in ddir.iterdir()}
 
 

@@ -321,7 +321,7 @@ class APIHandler(ServiceAuthenticated, web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, SQLAlchemyError):
-            self.log.error("Catalog error", exc_info=kwargs["exc_info"])
+            self.app.log.error("Catalog error", exc_info=kwargs["exc_info"])
         if isinstance(exc, DatapilotError):
             body = exc.to_json()
             if status_code == 429 and "retry_after" in exc.details:
