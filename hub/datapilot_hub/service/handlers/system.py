@@ -58,7 +58,7 @@ class OpenAPIHandler(APIHandler):
     """GET /openapi.json: this API's OpenAPI 3 document; no login needed."""
 
     def get(self) -> None:
-        self.write_json(openapi_document(self.app.service_prefix))
+        self.write_json(openapi_document(self.app.service_prefix, list(self.app.quotas.plans)))
 
 
 default_handlers = [
