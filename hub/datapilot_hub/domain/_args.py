@@ -21,7 +21,7 @@ def whole_number(
     Parameters
     ----------
     value : str or None
-        The argument; missing or empty gives ``default``.
+        The argument; missing (None) gives ``default``. An empty one is no number.
     field : str
         Its name, for the error.
     default : int or None
@@ -29,7 +29,7 @@ def whole_number(
     low, high : int
         The bounds (``high`` None: :data:`MAX_WHOLE`, past which no catalog can count).
     """
-    if value in (None, ""):
+    if value is None:
         return default
     if not _WHOLE.fullmatch(value):
         raise bad_request(field, f"{field} must be a whole number, not {value[:40]!r}.")

@@ -156,6 +156,9 @@ def test_a_memory_size_too_large_for_a_float_is_400(hub, world):
         ("data?limit=%D9%A3", "limit"),
         ("data?limit=1_0", "limit"),
         ("data?offset=%207", "offset"),
+        # an empty argument was taken as none (found by schemathesis, seed 1)
+        ("data?offset=", "offset"),
+        ("data?version=", "version"),
     ],
 )
 def test_whole_number_arguments_are_ascii_and_within_64_bits(hub, world, query, field):
@@ -169,6 +172,7 @@ def test_whole_number_arguments_are_ascii_and_within_64_bits(hub, world, query, 
         ("offset=100000000000000000000000", "offset"),
         ("format=csv&limit=100000000000000000000000", "limit"),
         ("limit=%207", "limit"),
+        ("limit=", "limit"),
     ],
 )
 def test_audit_numbers_are_ascii_and_within_64_bits(hub, world, query, field):
