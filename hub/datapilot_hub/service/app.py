@@ -41,9 +41,7 @@ from ._bodies import BodyLimitedApplication
 from ._peers import PeerCheckingHTTPServer
 from .handlers import default_handlers
 from .handlers.base import NotFoundAPIHandler
-from .invitation_page import default_handlers as invitation_pages
 from .pages import default_handlers as page_handlers
-from .team_pages import default_handlers as team_pages
 
 
 class DataService(Application):
@@ -353,6 +351,23 @@ class DataService(Application):
     def _default_default_plan(self) -> str:
         return os.environ.get("DATAPILOT_DEFAULT_PLAN", "free")
 
+    native_auth = Bool(
+        help="""Whether the hub's login is password accounts (its pages link sign-ups).
+
+        The pages show hub administrators a link to the pending sign-ups
+        (``/hub/authorize``) and everyone the password change only with password accounts.
+        Defaults to ``$DATAPILOT_AUTH`` being ``native`` or unset.
+
+        Example::
+
+            c.DataService.native_auth = False
+        """,
+    ).tag(config=True)
+
+    @default("native_auth")
+    def _default_native_auth(self) -> bool:
+        return os.environ.get("DATAPILOT_AUTH", "native").strip().lower() in ("", "native")
+
     server_poll_interval = Integer(
         help="""Seconds between two looks at the hub's running notebook servers.
 
@@ -661,9 +676,8 @@ class DataService(Application):
             *api,
             (url_path_join(self.api_prefix, r"(.*)"), NotFoundAPIHandler),
             (url_path_join(self.service_prefix, "oauth_callback"), HubOAuthCallbackHandler),
-            *[(url_path_join(self.service_prefix, path), h) for path, h in page_handlers],
-            *[(url_path_join(self.service_prefix, path), h) for path, h in invitation_pages],
-            *[(url_path_join(self.service_prefix, path), h) for path, h in team_pages],
+            # (the pages end with the styled 404 for every other path)
+            *[(url_path_join(self.service_prefix, spec[0]), *spec[1:]) for spec in page_handlers],
         ]
         return BodyLimitedApplication(
             handlers,

@@ -95,6 +95,15 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
     "/orgs/{org}/invitations/{invitation_id}": {
         "delete": ("Revoke an invitation", "members:manage", [_ORG, _INVITATION], None, "200"),
     },
+    "/invitations/{code}": {
+        "get": (
+            "What an invitation is for: its organization, role, state and expiry",
+            "logged in (the code is the secret)",
+            [_CODE],
+            None,
+            "200",
+        ),
+    },
     "/invitations/{code}/accept": {
         "post": (
             "Join the invitation's organization with its role",

@@ -17,6 +17,11 @@ def invitation_links(app, code: str) -> dict[str, str]:
     }
 
 
+def accept_details(joined: dict) -> dict:
+    """The audit details of a join by invitation, the same through the API and the page."""
+    return {"role": joined["role"], "invitation": joined["invitation"]}
+
+
 class InvitationsAPIHandler(APIHandler):
     """GET /orgs/{org}/invitations: list; POST: make one (``members:manage``).
 
@@ -36,8 +41,13 @@ class InvitationsAPIHandler(APIHandler):
             ctx, body.get("role"), body.get("email"), body.get("expires_in")
         )
         model.update(invitation_links(self.app, model["code"]))
-        self.audit_target = model["id"]
-        self.audit_details = {"role": model["role"], "email": model["email"]}
+        # the person invited, as the log's reader knows them; the id stays in the details
+        self.audit_target = model["email"] or model["id"]
+        self.audit_details = {
+            "role": model["role"],
+            "email": model["email"],
+            "invitation": model["id"],
+        }
         self.set_header("Location", f"{self.app.api_prefix}orgs/{org}/invitations/{model['id']}")
         self.write_json(model, 201)
 
@@ -48,7 +58,23 @@ class InvitationAPIHandler(APIHandler):
     audit_actions = {"DELETE": "invitation.revoke"}
 
     def delete(self, org: str, invitation_id: str) -> None:
-        self.write_json(self.app.invitations.revoke(self.org(org), invitation_id))
+        self.audit_details = {"invitation": invitation_id[:64]}
+        model = self.app.invitations.revoke(self.org(org), invitation_id)
+        self.audit_target = model["email"] or model["id"]
+        self.write_json(model)
+
+
+class InvitationLookupAPIHandler(APIHandler):
+    """GET /invitations/{code}: what an invitation is for (logged in, any caller).
+
+    The code is the secret: whoever holds it may see the organization and role it
+    admits to (the hub's sign-up page asks this to let an invitee in without an
+    administrator's approval).
+    """
+
+    def get(self, code: str) -> None:
+        self.caller()
+        self.write_json(self.app.invitations.lookup(code))
 
 
 class AcceptInvitationAPIHandler(APIHandler):
@@ -64,12 +90,13 @@ class AcceptInvitationAPIHandler(APIHandler):
         joined = await self.app.invitations.accept(caller, code)
         self.org(joined["organization"])
         self.audit_target = caller.name
-        self.audit_details = {"role": joined["role"], "invitation": joined["invitation"]}
+        self.audit_details = accept_details(joined)
         self.write_json(joined)
 
 
 default_handlers = [
     (rf"/orgs/{ORG}/invitations", InvitationsAPIHandler),
     (rf"/orgs/{ORG}/invitations/{INVITATION}", InvitationAPIHandler),
+    (rf"/invitations/{CODE}", InvitationLookupAPIHandler),
     (rf"/invitations/{CODE}/accept", AcceptInvitationAPIHandler),
 ]
