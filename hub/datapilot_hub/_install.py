@@ -123,8 +123,8 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
     # the proxy, which records the client's address (X-Forwarded-For)
     service_url = f"http://127.0.0.1:{free_port()}"
     datapilot_url = f"{_proxy_url_here(dp)}/services/{SERVICE_NAME}/"
-    c.OrgClaimsMixin.datapilot_api_url = f"{datapilot_url}api/v1/"
-    c.OrgClaimsMixin.datapilot_api_token = login_token
+    c.DataServiceCaller.datapilot_api_url = f"{datapilot_url}api/v1/"
+    c.DataServiceCaller.datapilot_api_token = login_token
     # the service gets storage and catalog settings, never the hub's own secrets
     secret_vars = {
         "DATAPILOT_ADMIN_TOKEN",
@@ -247,12 +247,22 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
 
     c.JupyterHub.allow_named_servers = True
     # the home page lists one server per organization (templates/home.html)
+    # (and every hub page in Datapilot's name: page.html, error pages, login, sign-up)
     c.JupyterHub.template_paths = [str(templates_dir())]
-    # the home page tells admins when users are not isolated from each other
-    c.JupyterHub.template_vars = {"datapilot_isolation": dp.isolation}
+    c.JupyterHub.logo_file = str(templates_dir() / "datapilot-logo.svg")
+    c.JupyterHub.template_vars = {
+        # the home page tells admins when users are not isolated from each other
+        "datapilot_isolation": dp.isolation,
+        # the menus: password change and pending sign-ups with password accounts
+        "datapilot_auth": auth,
+        # who sees "Create an organization" (the data service decides, with the same setting)
+        "datapilot_self_service": _env_flag("DATAPILOT_SELF_SERVICE_ORGS"),
+    }
     # servers are per organization, so there is no default server to send people to:
-    # after login they land on the hub home page, which lists their named servers
+    # after login everyone lands on their organizations' page in the data service (a
+    # member of one organization on its home), which links their notebook server
     c.JupyterHub.redirect_to_server = False
+    c.JupyterHub.default_url = f"/services/{SERVICE_NAME}/"
     c.JupyterHub.spawner_class = DatapilotSpawner
     c.DatapilotSpawner.datapilot_url = datapilot_url
     c.DatapilotSpawner.home_root = str(home / "homes")
@@ -340,8 +350,8 @@ def _print_banner(dp: DatapilotConfig, auth: str = "native") -> None:
         )
         how = (
             f"  log in as {admin!r} with the password in {admin_pw}\n"
-            f"  members (added through the API) sign up at {url}hub/signup with their user\n"
-            f"  name and choose a password; others wait for approval at {url}hub/authorize\n"
+            f"  then create an organization and invite people: an invitation link takes them\n"
+            f"  through the sign-up; other sign-ups wait for approval at {url}hub/authorize\n"
         )
     else:
         how = (
