@@ -1,7 +1,7 @@
 """The password accounts' login and sign-up pages, and what carries an invitation through them.
 
 An invitation link (``/services/datapilot/invitations/<code>``) sends a person without
-an account to ``/hub/signup?next=<the link>``. The sign-up asks the data service what the
+an account to ``/hub/signup?next=<the link>/join``. The sign-up asks the data service what the
 invitation is for (``GET /invitations/<code>``, with the hub-internal ``datapilot-login``
 service's token): a pending invitation is proof enough, so the new account is authorized
 at once (no administrator's approval), logged in, and sent back to the link, where
@@ -62,7 +62,8 @@ class DataServiceCaller(LoggingConfigurable):
             return None
         service = urlparse(self.datapilot_api_url).path.rsplit("api/v1/", 1)[0]
         found = re.fullmatch(
-            re.escape(f"{service}invitations/") + r"([A-Za-z0-9_-]{43})", urlparse(next_url).path
+            re.escape(f"{service}invitations/") + r"([A-Za-z0-9_-]{43})(?:/join)?",
+            urlparse(next_url).path,
         )
         return found.group(1) if found else None
 

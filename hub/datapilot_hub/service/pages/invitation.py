@@ -18,16 +18,25 @@ from ._base import PageHandler
 
 
 class InvitationHandler(PageHandler):
-    """GET shows the invitation (to anyone holding the link); POST (logged in) joins."""
+    """GET shows the invitation (to anyone holding the link); POST (logged in) joins.
+
+    ``invitations/<code>/join`` is the same page behind the login: where the hub's sign-up
+    and login send the invitee back to (the service learns who they are through the
+    hub's OAuth on the way).
+    """
 
     login_required = False
     audit_actions = {"POST": "invitation.accept"}
 
-    def _links(self) -> dict[str, str]:
-        here = self.request.path
+    def prepare(self) -> None:
+        self.login_required = self.request.path.endswith("/join")
+        return super().prepare()
+
+    def _links(self, code: str) -> dict[str, str]:
+        join = f"{self.app.service_prefix}invitations/{code}/join"
         return {
-            "signup_url": f"{self.hub_prefix}signup?{urlencode({'next': here})}",
-            "login_url": f"{self.hub_prefix}login?{urlencode({'next': here})}",
+            "signup_url": f"{self.hub_prefix}signup?{urlencode({'next': join})}",
+            "login_url": f"{self.hub_prefix}login?{urlencode({'next': join})}",
         }
 
     def get(self, code: str) -> None:
@@ -44,7 +53,7 @@ class InvitationHandler(PageHandler):
                 o["slug"] == slug for o in self.app.orgs.memberships_of(self.current_user["name"])
             )
         self.render_page(
-            "invitation.html", status, invitation=inv, already_member=member, **self._links()
+            "invitation.html", status, invitation=inv, already_member=member, **self._links(code)
         )
 
     async def post(self, code: str) -> None:
@@ -66,4 +75,4 @@ class InvitationHandler(PageHandler):
         )
 
 
-default_handlers = [(rf"invitations/{CODE}", InvitationHandler)]
+default_handlers = [(rf"invitations/{CODE}(?:/join)?", InvitationHandler)]
