@@ -7,6 +7,9 @@ import os
 import shutil
 import socket
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -178,8 +181,8 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
                 "name": CULLER_SERVICE,
                 "command": [
                     sys.executable,
-                    "-m",
-                    "jupyterhub_idle_culler",
+                    # jupyterhub_idle_culler itself, leaving at once when stopped
+                    str(Path(__file__).with_name("_culler.py")),
                     f"--timeout={cull_timeout}",
                     f"--cull-every={max(30, min(300, cull_timeout // 2))}",
                 ],
@@ -370,11 +373,40 @@ def _print_banner(dp: DatapilotConfig, auth: str = "native") -> None:
             "  platform's data and secrets. Start as root for one account per server\n"
             "  (README, Security model).\n"
         )
-    print(
-        f"\nDatapilot starting at {url}\n{how}{isolation}  state: {dp.home}\n",
-        file=sys.stderr,
-        flush=True,
-    )
+    print(f"\nDatapilot is starting (state: {dp.home}) ...\n", file=sys.stderr, flush=True)
+    from jupyterhub.app import JupyterHub
+
+    if not JupyterHub.initialized():
+        return  # the configuration read by something else than the hub (a test, a tool)
+    banner = f"\nDatapilot is ready at {url}\n{how}{isolation}  state: {dp.home}\n"
+    threading.Thread(
+        target=_announce_when_ready,
+        args=(_proxy_url_here(dp), banner),
+        name="datapilot-ready",
+        daemon=True,
+    ).start()
+
+
+def _announce_when_ready(base: str, banner: str, timeout: float = 600) -> None:
+    """Print ``banner`` once a person can log in: the login page and the data service
+    (where a login lands) both answer through the proxy.
+
+    JupyterHub says "is now running" before the proxy has every route, and the login
+    page answered 404 for seconds after it; a URL printed before that is a dead link.
+    """
+    deadline = time.monotonic() + timeout
+    pending = [f"{base}/hub/login", f"{base}/services/{SERVICE_NAME}/api/v1/health"]
+    while pending and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(pending[0], timeout=2) as resp:
+                if resp.status == 200:
+                    pending.pop(0)
+                    continue
+        except Exception:  # refused, reset, a proxy's 503, a half-sent answer: not yet
+            pass
+        time.sleep(0.2)
+    if not pending:
+        print(banner, file=sys.stderr, flush=True)
 
 
 def _whoami() -> str:
