@@ -194,7 +194,7 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
     },
     "/orgs/{org}/datasets/{name}/data": {
         "get": (
-            "Rows as json, csv, arrow or parquet",
+            "Rows as json, csv, arrow, parquet or xlsx (Excel, one sheet)",
             "data:read",
             [
                 _ORG,
@@ -203,7 +203,9 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
                 _q("columns", "string", "comma-separated column names"),
                 _q("limit", "integer", "rows at most (json: default 1000)"),
                 _q("offset", "integer", "rows to skip"),
-                _q("format", "string", "encoding", enum=["json", "csv", "arrow", "parquet"]),
+                _q(
+                    "format", "string", "encoding", enum=["json", "csv", "arrow", "parquet", "xlsx"]
+                ),
             ],
             None,
             "200",
