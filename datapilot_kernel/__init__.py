@@ -15,9 +15,9 @@ yourself to talk to another organization. Errors raise :class:`DatapilotError`, 
 message is the service's.
 """
 
-from ._client import (
-    DatapilotClient,
-    DatapilotError,
+from ._client import DatapilotClient
+from ._errors import DatapilotError
+from ._functions import (
     adatasets,
     aload,
     asave,
@@ -25,13 +25,11 @@ from ._client import (
     datasets,
     get_client,
     load,
-    name_from_path,
     reset_client,
     save,
     upload,
-    validate_mode,
-    validate_name,
 )
+from ._validation import name_from_path, validate_mode, validate_name
 
 __all__ = [
     "DatapilotClient",
