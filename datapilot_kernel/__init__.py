@@ -6,6 +6,8 @@ Inside a JupyterHub user server no setup is needed::
 
     dp.datasets()                                   # what the organization has
     df = dp.load("sales", columns=["region", "amount"])
+    dp.aggregate("sales", {"amount": ["sum", "p90"]}, group_by="region",
+                 time_bucket=("day", "month"), filter="day >= '2025-01-01'")
     dp.save(df[df.amount > 0], "positive_sales")    # waits for ingestion
     dp.upload("~/data/Orders 2024.csv")             # dataset "orders_2024"
 
@@ -18,7 +20,9 @@ message is the service's.
 from ._client import DatapilotClient
 from ._errors import DatapilotError
 from ._functions import (
+    aaggregate,
     adatasets,
+    aggregate,
     aload,
     asave,
     aupload,
@@ -34,7 +38,9 @@ from ._validation import name_from_path, validate_mode, validate_name
 __all__ = [
     "DatapilotClient",
     "DatapilotError",
+    "aaggregate",
     "adatasets",
+    "aggregate",
     "aload",
     "asave",
     "aupload",

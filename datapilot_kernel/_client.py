@@ -207,6 +207,77 @@ class DatapilotClient(Configurable):
             visible to you), or a column is unknown.
         """
 
+    @runs(_calls.aggregate)
+    def aggregate(
+        self,
+        name: str,
+        metrics: dict[str, Any],
+        group_by: list[str] | str | None = None,
+        time_bucket: dict[str, str] | tuple[str, str] | None = None,
+        filter: str | None = None,
+        derive: dict[str, str] | None = None,
+        sort: list[Any] | str | None = None,
+        limit: int | None = None,
+        other: bool = False,
+        version: int | None = None,
+    ) -> pd.DataFrame:
+        """Aggregate a dataset on the service and return the answer as a DataFrame.
+
+        The rows never leave the service: it groups, buckets and computes the metrics
+        over the stored Parquet files (reading only the columns needed, skipping what the
+        filter excludes) and sends back the groups, as Arrow.
+
+        Parameters
+        ----------
+        name : str
+            The dataset's name.
+        metrics : dict
+            Column -> list of metrics: ``count``, ``count_distinct``, ``sum``, ``mean``,
+            ``median``, ``min``, ``max``, percentiles ``p90`` (``p99_9`` for 99.9) or
+            ``{"percentile": 0.9}``; ``"*"`` counts rows: ``{"amount": ["sum", "p90"],
+            "*": ["count"]}``. The answer's columns are ``amount_sum``, ``amount_p90``,
+            ``count``.
+        group_by : list of str or str, optional
+            Columns whose values make the groups.
+        time_bucket : dict or tuple, optional
+            ``{"column": "day", "unit": "month"}`` or ``("day", "month")``: a date or
+            timestamp column truncated to ``hour``, ``day``, ``week`` (ISO, from
+            Monday), ``month``, ``quarter`` or ``year``; the answer keeps the column's
+            name.
+        filter : str, optional
+            Rows to keep, in Datapilot's expression language:
+            ``"day >= '2025-03-01' and region not in ('x', 'y') and amount is not null"``.
+            Comparisons, ``and``/``or``/``not``, ``in``, ``is [not] null``, arithmetic,
+            date parts (``year(day) = 2025``) and string functions.
+        derive : dict, optional
+            New columns from expressions, usable everywhere above:
+            ``{"revenue": "amount * units"}``.
+        sort : list, optional
+            The answer's columns to order by, ``"-name"`` for descending:
+            ``["-amount_sum"]``. By default groups come in key order (time buckets in time
+            order), or largest first (by the first metric) when ``limit`` is set.
+        limit : int, optional
+            The most groups: the top ones in the ``sort`` order. With a time bucket and
+            ``group_by``, the most series, ranked over the whole range.
+        other : bool
+            With ``limit`` and ``group_by``: sum up the groups past the limit as one more
+            group (null keys, ``other`` true), its metrics computed from its rows.
+        version : int, optional
+            A version number; by default the current version.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per group (and time bucket).
+
+        Raises
+        ------
+        DatapilotError
+            If the dataset or version does not exist (or is not visible to you), or the
+            aggregation is refused (the message names the field; for a filter,
+            ``details["position"]`` is where it went wrong).
+        """
+
     @runs(_calls.save)
     def save(self, df: pd.DataFrame, name: str, mode: str = "create") -> dict[str, Any]:
         """Store a DataFrame as a dataset and wait until the service has ingested it.
@@ -282,6 +353,7 @@ class DatapilotClient(Configurable):
 
     adatasets = asynchronous(datasets)
     aload = asynchronous(load)
+    aaggregate = asynchronous(aggregate)
     asave = asynchronous(save)
     aupload = asynchronous(upload)
 

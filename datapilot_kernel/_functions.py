@@ -54,9 +54,11 @@ def _ipython_config() -> dict[str, Any]:
 
 datasets = with_default_client(DatapilotClient.datasets, get_client)
 load = with_default_client(DatapilotClient.load, get_client)
+aggregate = with_default_client(DatapilotClient.aggregate, get_client)
 save = with_default_client(DatapilotClient.save, get_client)
 upload = with_default_client(DatapilotClient.upload, get_client)
 adatasets = with_default_client(DatapilotClient.adatasets, get_client)
 aload = with_default_client(DatapilotClient.aload, get_client)
+aaggregate = with_default_client(DatapilotClient.aaggregate, get_client)
 asave = with_default_client(DatapilotClient.asave, get_client)
 aupload = with_default_client(DatapilotClient.aupload, get_client)

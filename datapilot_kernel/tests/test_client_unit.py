@@ -172,7 +172,7 @@ async def test_async_functions_use_the_default_client(env):
 # -- derived calls: coroutines and module-level functions -----------------------------
 
 
-CALLS = ["datasets", "load", "save", "upload"]
+CALLS = ["datasets", "load", "aggregate", "save", "upload"]
 
 
 @pytest.mark.parametrize("name", CALLS)

@@ -65,6 +65,39 @@ def test_analyst_saves_and_loads_from_a_kernel(scenario):
     }
 
 
+AGGREGATE_CODE = """
+import pandas as pd
+import datapilot_kernel as dp
+df = pd.DataFrame({"region": ["north", "south", "north", "east"], "amount": [10.5, 20.25, 4.5, None],
+                   "day": pd.to_datetime(["2025-01-05", "2025-01-20", "2025-02-01", "2025-02-02"])})
+dp.save(df, "agg_sales", mode="replace" if "agg_sales" in set(dp.datasets()["name"]) else "create")
+sync = dp.aggregate("agg_sales", {"amount": ["sum"], "*": ["count"]}, group_by="region", sort="region")
+print("sync", sync["region"].tolist(), sync["amount_sum"].fillna(-1).tolist(), sync["count"].tolist())
+monthly = await dp.aaggregate("agg_sales", {"amount": ["max"]}, time_bucket=("day", "month"),
+                              filter="region != 'east'")
+print("async", [str(d)[:10] for d in monthly["day"]], monthly["amount_max"].tolist())
+client = dp.DatapilotClient()
+print("client", client.aggregate("agg_sales", {"*": ["count"]}, filter="amount > 5")["count"].tolist())
+try:
+    dp.aggregate("agg_sales", {"*": ["count"]}, filter="amount >")
+except dp.DatapilotError as e:
+    print("error", e.status, e.code, e.details["field"], e.details["position"])
+"""
+
+
+def test_analyst_aggregates_from_a_kernel(scenario):
+    """dp.aggregate and dp.aaggregate in a real kernel, through the proxy to the service."""
+    out = asyncio.run(
+        run_in_kernel(scenario["server"], scenario["tokens"]["alice"], AGGREGATE_CODE)
+    )
+    assert out["error"] is None, (out, scenario["hub"].log_tail())
+    lines = dict(line.split(" ", 1) for line in out["stdout"].strip().splitlines())
+    assert lines["sync"] == "['east', 'north', 'south'] [-1.0, 15.0, 20.25] [1, 2, 1]"
+    assert lines["async"] == "['2025-01-01', '2025-02-01'] [20.25, 4.5]"
+    assert lines["client"] == "[2]"
+    assert lines["error"] == "400 invalid_expression filter 8"
+
+
 def test_other_org_member_cannot_see_the_kernels_dataset(scenario):
     hub = scenario["hub"]
     r = hub.api("GET", "/orgs/acme/datasets/sales", scenario["tokens"]["gary"])
