@@ -14,10 +14,12 @@ Inside a JupyterHub user server no setup is needed::
 The module-level functions use a default :class:`DatapilotClient` configured from
 ``$DATAPILOT_URL``, ``$JUPYTERHUB_API_TOKEN`` and ``$DATAPILOT_ORG``; create a client
 yourself to talk to another organization. Errors raise :class:`DatapilotError`, whose
-message is the service's.
+message is the service's (IPython shows it as one line, not a traceback); ``dp.save`` and
+``dp.upload`` return a :class:`DatasetInfo`, a dict that Jupyter shows as a summary.
 """
 
 from ._client import DatapilotClient
+from ._display import DatasetInfo
 from ._errors import DatapilotError
 from ._functions import (
     aaggregate,
@@ -38,6 +40,7 @@ from ._validation import name_from_path, validate_mode, validate_name
 __all__ = [
     "DatapilotClient",
     "DatapilotError",
+    "DatasetInfo",
     "aaggregate",
     "adatasets",
     "aggregate",

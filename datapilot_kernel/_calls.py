@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ._display import ProgressReader, byte_bar, job_bar
+from ._display import DatasetInfo, ProgressReader, byte_bar, job_bar
 from ._errors import raise_for_job
 from ._flow import Flow, Request, Sleep, Work, call
 from ._validation import (
@@ -188,7 +188,7 @@ def upload_file(
             bar.close()
     yield from wait_for_job(client, org, response.json()["job"], f"{mode} {name}")
     info = yield from call(Request("GET", f"orgs/{org}/datasets/{name}"))
-    return info.json()  # type: ignore[no-any-return]
+    return DatasetInfo(info.json())
 
 
 def wait_for_job(

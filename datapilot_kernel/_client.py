@@ -18,6 +18,7 @@ from traitlets.config import Configurable
 
 from . import _calls, _flow
 from ._derive import asynchronous, runs
+from ._display import DatasetInfo
 from ._errors import DatapilotError
 from ._validation import validate_org
 
@@ -279,7 +280,7 @@ class DatapilotClient(Configurable):
         """
 
     @runs(_calls.save)
-    def save(self, df: pd.DataFrame, name: str, mode: str = "create") -> dict[str, Any]:
+    def save(self, df: pd.DataFrame, name: str, mode: str = "create") -> DatasetInfo:
         """Store a DataFrame as a dataset and wait until the service has ingested it.
 
         The frame is written to a temporary Parquet file with pyarrow, uploaded, and
@@ -301,9 +302,11 @@ class DatapilotClient(Configurable):
 
         Returns
         -------
-        dict
-            The dataset as the service describes it: ``name``, ``version``, ``rows``,
-            ``columns`` (name, label, type, nullable, stats), ``report``, ``versions``.
+        DatasetInfo
+            The dataset as the service describes it, a dict: ``name``, ``version``,
+            ``rows``, ``columns`` (name, label, type, nullable, stats), ``report``,
+            ``versions``. Jupyter shows it as a summary: its columns with their types
+            and how each was read.
 
         Raises
         ------
@@ -319,7 +322,7 @@ class DatapilotClient(Configurable):
         name: str | None = None,
         mode: str = "create",
         options: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> DatasetInfo:
         """Upload a local CSV, Excel or Parquet file as a dataset and wait for ingestion.
 
         The file is streamed from disk (with a progress bar when it is bigger than
@@ -339,7 +342,7 @@ class DatapilotClient(Configurable):
 
         Returns
         -------
-        dict
+        DatasetInfo
             The dataset as in :meth:`save`.
 
         Raises

@@ -45,6 +45,13 @@ class DatapilotError(Exception):
         self.code = code
         self.details: dict[str, Any] = details or {}
 
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows these lines instead of the traceback: one line, the service's
+        # message, rather than forty lines of httpx and the client's internals
+        from ._display import render_error
+
+        return render_error(self, self.code, self.status)
+
     @classmethod
     def from_response(cls, response: httpx.Response) -> DatapilotError:
         """The error a failed response stands for.

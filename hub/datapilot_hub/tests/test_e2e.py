@@ -232,4 +232,42 @@ def test_the_example_notebook_runs_in_a_user_server(scenario):
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     out = asyncio.run(run_in_kernel(scenario["server"], scenario["tokens"]["alice"], code))
     assert out["error"] is None, out
-    assert "north" in (out["result"] or "")
+    # no warning of any library, no "IProgress not found"
+    assert out["stderr"] == "", out["stderr"]
+    # it ends with an interactive chart (HoloViews on Bokeh), rendered by JupyterLab
+    assert "application/vnd.holoviews_exec.v0+json" in out["data"], out["data"].keys()
+    assert ":NdOverlay" in out["result"] and "amount_sum" in out["result"]
+
+
+NOTEBOOK_CLIENT_CODE = """
+import pandas as pd
+import datapilot_kernel as dp
+df = pd.DataFrame({"n": range(300_000)})
+# every transfer gets a bar: as a widget, since ipywidgets is installed
+client = dp.DatapilotClient(progress_threshold=0)
+info = client.save(df, "shown", mode="replace" if "shown" in set(dp.datasets()["name"]) else "create")
+print("indexes", info["name"], info["rows"], type(info).__name__, isinstance(info, dict))
+info
+"""
+
+
+def test_the_notebook_client_shows_summaries_widgets_and_one_line_errors(scenario):
+    server, token = scenario["server"], scenario["tokens"]["alice"]
+    out = asyncio.run(run_in_kernel(server, token, NOTEBOOK_CLIENT_CODE))
+    assert out["error"] is None, out
+    assert "IProgress" not in out["stderr"] and out["stderr"] == "", out["stderr"]
+    widgets = [d for d in out["displays"] if "application/vnd.jupyter.widget-view+json" in d]
+    assert widgets, out["displays"]
+    assert out["stdout"].strip() == "indexes shown 300000 DatasetInfo True"
+    # the result is a summary, not a raw dict
+    assert out["result"].startswith("Dataset 'shown', version ")
+    assert "300,000 rows, 1 column" in out["result"]
+    assert "<table>" in out["data"]["text/html"] and "integer" in out["data"]["text/html"]
+    # an error is one line: the service's message and code, not the client's internals
+    out = asyncio.run(
+        run_in_kernel(server, token, 'import datapilot_kernel as dp\ndp.load("nosuch")')
+    )
+    assert out["error"].startswith("DatapilotError: No dataset named 'nosuch'"), out
+    assert len(out["traceback"]) == 1, out["traceback"]
+    assert "(not_found, HTTP 404, line 2)" in out["traceback"][0]
+    assert "httpx" not in out["traceback"][0] and "_flow" not in out["traceback"][0]
