@@ -37,7 +37,8 @@ from ...storage import Storage, parquet_writer
 from ..jobs import JobHandle
 from ._infer import TYPES, ColumnProfile, Locale, clean_text, convert, logical_type
 from ._sniff import EXCEL_FORMATS, Limits, Sniffed, sniff
-from ._sources import open_source, workbook_sheets
+from ._sources import open_source
+from ._workbook import workbook_sheets
 
 log = logging.getLogger(__name__)
 
@@ -398,8 +399,14 @@ class Ingestor:
             "thousands": sniffed.thousands,
             "dayfirst": sniffed.dayfirst,
             "header": sniffed.header,
+            # 1-based row of the sheet (or record of the file) holding the header, and why
+            "header_row": getattr(source, "header_row", None),
+            "header_reason": getattr(source, "header_reason", None),
             "skipped_lines": sniffed.skip_rows,
+            # what the skipped rows above the table said (titles, notes)
+            "above_header": getattr(source, "above_header", []),
             "sheet": getattr(source, "sheet", None),
+            "sheet_reason": getattr(source, "sheet_reason", None),
             "sheets": sniffed.sheets or None,
             "rows_read": rows_read + source.rows_rejected,
             "rows_rejected": source.rows_rejected,
@@ -420,7 +427,10 @@ class Ingestor:
                 for p in plan["columns"]
             },
             "columns_dropped": plan["dropped"],
-            "warnings": sniffed.notes + plan["warnings"] + conversion["warnings"],
+            "warnings": sniffed.notes
+            + getattr(source, "notes", [])
+            + plan["warnings"]
+            + conversion["warnings"],
         }
         if source.rows_rejected:
             report["warnings"].append(
