@@ -260,11 +260,18 @@ def _with_labels(grid: _Grid, h: int, cols: list[int], why: str) -> Table:
     group_row = h - 1
     filled = [label for label in labels if label]
     repeated = len(set(filled)) < len(filled)
-    # a row of group labels is sparser than the header: each of its labels spans columns
+    # a row of group labels: each of its labels spans columns (merged, or sparser than the
+    # header); a cell merged down into the header row is the header's own label
+    spans = [m for m in grid.merged if m[0] <= group_row <= m[2] and m[3] > m[1]]
+    groups_in = {
+        c
+        for c in (grid.filled[group_row] & set(cols) if group_row >= 0 else ())
+        if (m := grid.merged_into(group_row, c)) is None or m[2] < h
+    }
     if (
-        group_row >= 0
-        and 2 <= len(grid.filled[group_row] & set(cols)) < len(grid.filled[h])
-        and all(grid.kind(group_row, c) in (TEXT, NUMBER) for c in grid.filled[group_row])
+        len(groups_in) >= 2
+        and (spans or len(groups_in) < len(grid.filled[h]))
+        and all(grid.kind(group_row, c) in (TEXT, NUMBER) for c in groups_in)
     ):
         groups = _groups(grid, group_row)
         for c in range(grid.width):

@@ -45,6 +45,9 @@ NULL_TOKENS = [
     "nan",
     "NaT",
     "?",
+    # "not available" in statistics agencies' tables
+    "..",
+    "...",
 ]
 NULL_TOKEN_BYTES = max(len(t.encode()) for t in NULL_TOKENS)
 TRUE_TOKENS = ["true", "yes", "y", "t"]

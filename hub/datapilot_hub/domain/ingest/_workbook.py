@@ -53,10 +53,10 @@ def _typed_text(column: pa.Array) -> pa.Array:
         return column.cast(pa.string())
     if pa.types.is_timestamp(kind):
         if (pc.max(column).as_py() or dt.datetime(1900, 1, 1)) < dt.datetime(1900, 1, 1):
-            return pc.strftime(column, format="%H:%M:%S")
+            return _no_zero_fraction(pc.strftime(column, format="%H:%M:%S"))
         if pc.all(pc.equal(pc.floor_temporal(column, unit="day"), column)).as_py() is not False:
             return column.cast(pa.date32()).cast(pa.string())
-        return pc.strftime(column, format="%Y-%m-%d %H:%M:%S")
+        return _no_zero_fraction(pc.strftime(column, format="%Y-%m-%d %H:%M:%S"))
     if pa.types.is_duration(kind):
         return pa.array(
             [None if v is None else _duration_text(v) for v in column.to_pylist()], pa.string()
@@ -64,6 +64,11 @@ def _typed_text(column: pa.Array) -> pa.Array:
     if pa.types.is_boolean(kind):
         return pc.if_else(column, "true", "false")
     return column.cast(pa.string())
+
+
+def _no_zero_fraction(text: pa.Array) -> pa.Array:
+    """``10:30:00`` for Arrow's ``10:30:00.000`` (its ``%S`` writes the unit's fraction)."""
+    return pc.replace_substring_regex(text, r"\.0+$", "")
 
 
 def _duration_text(value: dt.timedelta) -> str:
