@@ -131,9 +131,8 @@ class ColumnProfile:
     def non_null(self) -> int:
         return self.rows - self.nulls
 
-    @property
-    def date_named(self) -> bool:
-        return bool(DATE_NAME_RE.search(self.label))
+    def __post_init__(self) -> None:
+        self.date_named = bool(DATE_NAME_RE.search(self.label))
 
     def update(self, arr: pa.Array, expected_rows: float | None = None) -> None:
         """Count what the (cleaned, text) values of one batch fit.
