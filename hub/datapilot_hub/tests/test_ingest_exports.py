@@ -167,6 +167,31 @@ async def test_workbook_with_years_as_column_labels(corpus):  # noqa: F811
     assert types_of(info)["c_2020"] == "number" and info["report"]["header_row"] == 3
 
 
+async def test_workbook_of_values_without_a_header_or_below_empty_rows(corpus):  # noqa: F811
+    rows = [[1, 2.5, dt.date(2024, 1, 1)], [2, 3.5, dt.date(2024, 1, 2)]]
+    info = corpus.ok(_book({"Raw": rows}), "raw.xlsx", "raw")
+    assert types_of(info) == {"column_1": "integer", "column_2": "number", "column_3": "date"}
+    assert info["rows"] == 2 and info["report"]["header_row"] is None
+    # the table starts on the fourth row, rows 1-3 empty
+    rows = [[], [], [], ["id", "amount"], [1, 2.5], [2, 3.5]]
+    info = corpus.ok(_book({"Low": rows}), "low.xlsx", "low")
+    assert types_of(info) == {"id": "integer", "amount": "number"}
+    assert info["report"]["header_row"] == 4 and info["rows"] == 2
+    info = corpus.ok(_book({"Low": rows}), "low.xlsx", "low2", options={"header": False})
+    assert info["rows"] == 3 and info["report"]["header_row"] is None
+
+
+async def test_workbook_written_by_pandas_with_its_index(corpus):  # noqa: F811
+    import pandas as pd
+
+    frame = pd.DataFrame({"Amount": [1.5, 2.25, 3.0], "Code": ["007", "042", "100"]})
+    buf = io.BytesIO()
+    frame.to_excel(buf, sheet_name="Sheet1")  # the index's header cell is empty
+    info = corpus.ok(buf.getvalue(), "frame.xlsx", "frame")
+    assert types_of(info) == {"column_1": "integer", "amount": "number", "code": "string"}
+    assert info["report"]["header_row"] == 1 and info["rows"] == 3
+
+
 async def test_workbook_with_read_me_sheets_first(corpus):  # noqa: F811
     readme = [
         ["About this dataset"],

@@ -153,6 +153,7 @@ class ExcelSource:
         header: bool | None = None,
     ) -> None:
         import fastexcel
+        import python_calamine
 
         self.rejected: list[dict[str, Any]] = []
         self.source_name = source_name
@@ -179,7 +180,7 @@ class ExcelSource:
                     )
                 read = self._read(chosen, header)
                 self.sheet_reason = "set by options.sheet"
-        except fastexcel.FastExcelError as e:
+        except (fastexcel.FastExcelError, python_calamine.CalamineError) as e:
             raise DatapilotError(
                 422, "corrupt_file", f"{source_name} is not a readable workbook: {e}"
             ) from None
@@ -246,16 +247,24 @@ class ExcelSource:
                 names = _header_labels(table.schema.names)
                 head = table.slice(0, HEAD_ROWS)
                 rows = [names, *zip(*(c.to_pylist() for c in head.columns), strict=True)]
+                # (this read's first row is the sheet's first row: indices are the sheet's)
                 found = find_table([list(r) for r in rows], declared)
-                if found.header == 0 and all(names):
+                if found.header == 0:
+                    tabular = _tabular(found, table)
+                    return _Read(sheet, table, found.labels, 0, 1, found.reason, tabular)
+                if found.header is None and found.start == 0:
+                    table, notes = self._typed_rows(sheet, 0, None)
+                    tabular = _tabular(found, table)
                     return _Read(
                         sheet,
                         table,
-                        found.labels,
+                        [""] * table.num_columns,
+                        None,
                         0,
-                        1,
                         found.reason,
-                        _tabular(found, table),
+                        tabular,
+                        [],
+                        notes,
                     )
         return self._read_from_cells(sheet, declared)
 
@@ -274,16 +283,7 @@ class ExcelSource:
         ]
         found = find_table(rows, declared, merged)
         start = top + found.start
-        table, odd = self._load_rows(sheet, start)
-        notes = []
-        for i in odd:
-            table = table.set_column(
-                i, table.field(i).name, self._exact_column(cells, i, start - top, table.num_rows)
-            )
-            notes.append(
-                f"column {i + 1} of sheet {sheet!r} mixes kinds of cells (e.g. numbers,"
-                " durations and text): read as text"
-            )
+        table, notes = self._typed_rows(sheet, start, cells)
         width = table.num_columns
         labels = (found.labels + [""] * width)[:width] if found.header is not None else [""] * width
         header = None if found.header is None else top + found.header
@@ -304,6 +304,30 @@ class ExcelSource:
             above,
             notes,
         )
+
+    def _typed_rows(self, sheet: str, start: int, cells) -> tuple[pa.Table, list[str]]:
+        """The sheet's rows from row ``start`` on, and notes on the columns read as text.
+
+        A column of cells no one Arrow type holds is read as text, each cell written
+        exactly from python-calamine's (fastexcel's text of a number keeps 9 decimals).
+        """
+        import python_calamine
+
+        table, odd = self._load_rows(sheet, start)
+        notes = []
+        for i in odd:
+            if cells is None:
+                if self._calamine is None:
+                    self._calamine = python_calamine.CalamineWorkbook.from_path(self._path)
+                cells = self._calamine.get_sheet_by_name(sheet)
+            top = (cells.start or (0, 0))[0]
+            exact = self._exact_column(cells, i, start - top, table.num_rows)
+            table = table.set_column(i, table.field(i).name, exact)
+            notes.append(
+                f"column {i + 1} of sheet {sheet!r} mixes kinds of cells (e.g. numbers,"
+                " durations and text): read as text"
+            )
+        return table, notes
 
     def _load_rows(self, sheet: str, start: int) -> tuple[pa.Table, list[int]]:
         """The sheet's rows from ``start`` on, typed; columns of cells no Arrow type holds
