@@ -105,6 +105,13 @@ class _Grid:
         self.filled = [{c for c, k in enumerate(r) if k != EMPTY} for r in self.kinds]
         self.merged = merged
         self.nonempty = [i for i, f in enumerate(self.filled) if f]
+        # each merged cell among these rows, to its range (a sheet may merge hundreds)
+        self._merge_at: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+        for m in merged:
+            r0, c0, r1, c1 = m
+            for i in range(max(r0, 0), min(r1, len(rows) - 1) + 1):
+                for c in range(max(c0, 0), min(c1, self.width - 1) + 1):
+                    self._merge_at[i, c] = m
 
     def value(self, i: int, c: int) -> Any:
         row = self.rows[i]
@@ -116,10 +123,7 @@ class _Grid:
 
     def merged_into(self, i: int, c: int) -> tuple[int, int, int, int] | None:
         """The merged range that covers (i, c), if any."""
-        for r0, c0, r1, c1 in self.merged:
-            if r0 <= i <= r1 and c0 <= c <= c1:
-                return r0, c0, r1, c1
-        return None
+        return self._merge_at.get((i, c))
 
     def columns(self) -> tuple[list[int], dict[int, str], dict[int, float]]:
         """The table's columns, with each one's usual kind and its share.
