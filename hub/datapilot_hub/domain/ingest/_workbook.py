@@ -268,13 +268,17 @@ class ExcelSource:
                     )
         return self._read_from_cells(sheet, declared)
 
-    def _read_from_cells(self, sheet: str, declared: bool | None) -> _Read:
-        """Find the table from the first rows' typed cells and merges, then read it."""
+    def _cells(self, sheet: str):
+        """python-calamine's sheet: its cells typed, its merges, where its used area starts."""
         import python_calamine
 
         if self._calamine is None:
             self._calamine = python_calamine.CalamineWorkbook.from_path(self._path)
-        cells = self._calamine.get_sheet_by_name(sheet)
+        return self._calamine.get_sheet_by_name(sheet)
+
+    def _read_from_cells(self, sheet: str, declared: bool | None) -> _Read:
+        """Find the table from the first rows' typed cells and merges, then read it."""
+        cells = self._cells(sheet)
         top, left = cells.start or (0, 0)
         rows = [[None if v == "" else v for v in r] for r in cells.to_python(nrows=HEAD_ROWS)]
         merged = [
@@ -311,15 +315,11 @@ class ExcelSource:
         A column of cells no one Arrow type holds is read as text, each cell written
         exactly from python-calamine's (fastexcel's text of a number keeps 9 decimals).
         """
-        import python_calamine
-
         table, odd = self._load_rows(sheet, start)
         notes = []
         for i in odd:
             if cells is None:
-                if self._calamine is None:
-                    self._calamine = python_calamine.CalamineWorkbook.from_path(self._path)
-                cells = self._calamine.get_sheet_by_name(sheet)
+                cells = self._cells(sheet)
             top = (cells.start or (0, 0))[0]
             exact = self._exact_column(cells, i, start - top, table.num_rows)
             table = table.set_column(i, table.field(i).name, exact)
