@@ -28,6 +28,8 @@ from urllib.parse import quote
 from traitlets import Bool, Float, Integer, Unicode, default, validate
 from traitlets.config import Configurable
 
+from datapilot_contract import ContractError, check_dataset_name, check_mode, check_org_slug
+
 if TYPE_CHECKING:
     import httpx
     import pandas as pd
@@ -35,10 +37,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-DATASET_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-# 2 to 30 lowercase letters, digits and single inner hyphens, as in the service
-ORG_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){1,29}$")
-MODES = ("create", "replace", "append")
 TERMINAL_STATES = ("succeeded", "failed", "cancelled")
 DATASET_LIST_COLUMNS = ["name", "version", "rows", "columns", "bytes", "updated"]
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
@@ -73,7 +71,8 @@ class DatapilotError(Exception):
     code : str, optional
         Machine-readable code, the service's ``error`` field (``"not_found"``,
         ``"invalid_name"``...), or one of the client's own: ``"not_configured"``,
-        ``"invalid_name"``, ``"invalid_mode"``, ``"invalid_org"``, ``"job_failed"``,
+        ``"invalid_name"`` (a dataset name, or the organization slug: ``details["field"]``
+        says which), ``"invalid_mode"``, ``"job_failed"``,
         ``"job_cancelled"``, ``"unreachable"`` (no answer at all), or ``"http_<status>"``
         when the answer was not a Datapilot error body.
     details : dict, optional
@@ -131,6 +130,14 @@ class DatapilotError(Exception):
         )
 
 
+def _checked(check: Callable[[Any, str], str], value: Any, field: str) -> str:
+    """Run one of :mod:`datapilot_contract`'s checks; its refusal becomes a DatapilotError."""
+    try:
+        return check(value, field)
+    except ContractError as e:
+        raise DatapilotError(e.message, code=e.code, details={"field": e.field}) from None
+
+
 def validate_name(name: Any) -> str:
     """Return ``name`` if it is a valid dataset name, else raise :class:`DatapilotError`.
 
@@ -139,14 +146,7 @@ def validate_name(name: Any) -> str:
     name : str
         A lowercase letter, then up to 62 lowercase letters, digits or underscores.
     """
-    if not isinstance(name, str) or not DATASET_NAME_RE.match(name):
-        raise DatapilotError(
-            f"{name!r} is not a valid dataset name: a lowercase letter, then up to 62"
-            " lowercase letters, digits or underscores (like 'sales_2024').",
-            code="invalid_name",
-            details={"field": "name"},
-        )
-    return name
+    return _checked(check_dataset_name, name, "name")
 
 
 def validate_mode(mode: Any) -> str:
@@ -158,13 +158,7 @@ def validate_mode(mode: Any) -> str:
         ``"create"`` (fails if the dataset exists), ``"replace"`` (a new version with
         these rows only) or ``"append"`` (a new version with these rows added).
     """
-    if mode not in MODES:
-        raise DatapilotError(
-            f"mode must be one of {', '.join(MODES)}, not {mode!r}.",
-            code="invalid_mode",
-            details={"field": "mode"},
-        )
-    return str(mode)
+    return _checked(check_mode, mode, "mode")
 
 
 def name_from_path(path: str | os.PathLike[str]) -> str:
@@ -823,14 +817,7 @@ class DatapilotClient(Configurable):
                 code="not_configured",
                 details={"missing": [env for _, env in missing]},
             )
-        if not ORG_SLUG_RE.match(self.org):
-            raise DatapilotError(
-                f"{self.org!r} is not a valid organization slug: 2 to 30 lowercase letters,"
-                " digits and single inner hyphens.",
-                code="invalid_org",
-                details={"field": "org"},
-            )
-        return self.org
+        return _checked(check_org_slug, self.org, "org")
 
     def _unreachable(self, error: Exception) -> DatapilotError:
         """The error for a request that got no answer (refused, timed out, DNS...)."""

@@ -103,11 +103,28 @@ def test_each_missing_setting_is_named(configured, missing):
         dp.DatapilotClient()._check_config()
 
 
-@pytest.mark.parametrize("org", ["a", "Acme", "-acme", "acme-", "ac--me", "ac/me", "x" * 31])
+@pytest.mark.parametrize(
+    "org",
+    [
+        "a",
+        "Acme",
+        "-acme",
+        "acme-",
+        "ac--me",
+        "ac/me",
+        "x" * 31,
+        "acme\n",
+        "acme ",
+        "\u0430cme",
+        "\uff41cme",
+        "ac\u200bme",
+    ],
+)
 def test_invalid_org_is_refused(configured, org):
-    with pytest.raises(dp.DatapilotError) as info:
+    with pytest.raises(dp.DatapilotError, match="is not a valid organization slug") as info:
         dp.DatapilotClient(org=org)._check_config()
-    assert info.value.code == "invalid_org"
+    assert info.value.code == "invalid_name"
+    assert info.value.details == {"field": "org"}
 
 
 def test_every_config_trait_has_help():
@@ -160,7 +177,22 @@ def test_valid_names(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["", "Sales", "2024_sales", "_sales", "sales-2024", "sales 2024", "s" + "x" * 63, None]
+    "name",
+    [
+        "",
+        "Sales",
+        "2024_sales",
+        "_sales",
+        "sales-2024",
+        "sales 2024",
+        "s" + "x" * 63,
+        None,
+        "sales\n",
+        "sales ",
+        "s\u0430les",
+        "\uff53ales",
+        "sa\u200bles",
+    ],
 )
 def test_invalid_names(name):
     with pytest.raises(dp.DatapilotError, match="not a valid dataset name") as info:
@@ -174,10 +206,11 @@ def test_valid_modes(mode):
     assert dp.validate_mode(mode) == mode
 
 
-@pytest.mark.parametrize("mode", ["overwrite", "", None, "CREATE"])
+@pytest.mark.parametrize("mode", ["overwrite", "", None, "CREATE", "create\n"])
 def test_invalid_modes(mode):
-    with pytest.raises(dp.DatapilotError, match="mode must be one of create, replace, append"):
+    with pytest.raises(dp.DatapilotError, match="mode must be one of create, replace, append") as e:
         dp.validate_mode(mode)
+    assert e.value.code == "invalid_mode" and e.value.details == {"field": "mode"}
 
 
 def test_calls_validate_before_any_request(configured):

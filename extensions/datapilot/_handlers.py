@@ -10,9 +10,8 @@ import asyncio
 import json
 import mimetypes
 import os
-import re
 import stat
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from http.client import responses
@@ -27,24 +26,23 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from datapilot_contract import (
+    ERROR_CODES,
+    ContractError,
+    check_dataset_name,
+    check_mode,
+    check_org_slug,
+)
+
 from ._multipart import FileChangedError, multipart_body
 
 AUTH_RESOURCE = "datapilot"
 
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-ORG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){1,29}$")
-MODES = ("create", "replace", "append")
-
-# The contract's machine codes for the errors this extension raises itself; the data
-# service's own errors are passed through untouched.
+# The contract's machine codes for the errors this extension raises itself (the data
+# service's own errors are passed through untouched), and this extension's own for the
+# service being out of reach.
 _ERROR_CODES = {
-    400: "invalid_input",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    500: "internal_error",
+    **ERROR_CODES,
     502: "service_unavailable",
     503: "not_configured",
     504: "service_timeout",
@@ -88,6 +86,14 @@ class DatapilotAPIError(web.HTTPError):
 
 def _bad_field(field: str, message: str) -> DatapilotAPIError:
     return DatapilotAPIError(400, "invalid_input", message, field=field)
+
+
+def _checked(check: Callable[[Any, str], str], value: Any, field: str) -> str:
+    """Run one of :mod:`datapilot_contract`'s checks; its refusal becomes a 400."""
+    try:
+        return check(value, field)
+    except ContractError as e:
+        raise DatapilotAPIError(400, e.code, e.message, field=e.field) from None
 
 
 class DatapilotAPIHandler(APIHandler):
@@ -238,6 +244,17 @@ class ForwardAPIHandler(DatapilotAPIHandler):
 
     async def _open_upstream(self, path: str) -> None:
         url = self.service_url(_service_path(path))
+        segments = path.split("/")
+        own = self.settings.get("datapilot_org", "")
+        if own and segments[0] == "orgs" and len(segments) > 1 and segments[1] != own:
+            # this server's token acts for its organization alone (the service refuses it
+            # too): another organization is as invisible here as there
+            raise DatapilotAPIError(
+                404,
+                "not_found",
+                f"No organization named {segments[1]!r} is visible to you.",
+                organization=segments[1],
+            )
         query = [
             (k, v) for k, v in parse_qsl(self.request.query, keep_blank_values=True) if k != "token"
         ]
@@ -396,27 +413,15 @@ class IngestRequest:
         path = body.get("path")
         if not isinstance(path, str) or not path:
             raise _bad_field("path", "'path' is required: a file path relative to the server root.")
-        name = body.get("name")
-        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-            raise _bad_field(
-                "name",
-                "'name' must be 1 to 63 lowercase letters, digits or underscores,"
-                " starting with a letter.",
-            )
-        mode = body.get("mode", "create")
-        if mode not in MODES:
-            raise _bad_field("mode", f"'mode' must be one of {', '.join(MODES)}.")
+        name = _checked(check_dataset_name, body.get("name"), "name")
+        mode = _checked(check_mode, body.get("mode", "create"), "mode")
         options = body.get("options")
         if options is not None and not isinstance(options, dict):
             raise _bad_field("options", "'options' must be a JSON object.")
         org = body.get("org") or default_org
         if not org:
             raise _bad_field("org", "'org' is required: this server has no DATAPILOT_ORG.")
-        if not isinstance(org, str) or not ORG_PATTERN.fullmatch(org):
-            raise _bad_field(
-                "org",
-                "'org' must be 2 to 30 lowercase letters, digits and single inner hyphens.",
-            )
+        org = _checked(check_org_slug, org, "org")
         return cls(path=path, name=name, mode=mode, options=options, org=org)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -70,6 +71,11 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
         raise NotImplementedError("only the local-process spawner is supported so far")
     dp = DatapilotConfig.instance(config=c)
     if dp.isolated:
+        if os.geteuid() != 0:
+            raise RuntimeError(
+                "DATAPILOT_ISOLATION=accounts needs the hub to run as root (it creates accounts"
+                " and starts servers under them); unset it for one-account mode."
+            )
         _check_reachable(dp)
     home = dp.prepare_home()
     runtime = home / "runtime"
@@ -140,6 +146,10 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
         # the service imports nothing from its account's ~/.local
         PYTHONNOUSERSITE="1",
     )
+    # c.DataService.* and c.DatapilotConfig.* set in jupyterhub_config.py (also below the
+    # call to install_datapilot) reach the service, which runs in a process of its own:
+    # JupyterHub calls this when it starts the service, after the whole file was read
+    env["DATAPILOT_SERVICE_CONFIG"] = lambda spawner: service_config_json(c)
     # unprivileged processes the hub starts for itself run as the service's account
     run_as = {"user": dp.service_account} if dp.isolated else {}
     services = [
@@ -257,6 +267,40 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
     c.Spawner.http_timeout = 120
     _print_banner(dp, auth)
     return dp
+
+
+#: the configuration sections the data service takes from jupyterhub_config.py
+SERVICE_CONFIG_SECTIONS = ("DataService", "DatapilotConfig", "HubOAuth")
+
+
+def service_config_json(c: Any) -> str:
+    """The data service's sections of the hub's configuration, as JSON for its environment.
+
+    Parameters
+    ----------
+    c : traitlets.config.Config
+        The hub's whole configuration.
+
+    Raises
+    ------
+    ValueError
+        A setting of those sections is not plain data (JSON), so it cannot reach the
+        service's process; it names the setting.
+    """
+    sections = {}
+    for name in SERVICE_CONFIG_SECTIONS:
+        if name not in c:
+            continue
+        for key, value in c[name].items():
+            try:
+                json.dumps(value)
+            except TypeError:
+                raise ValueError(
+                    f"c.{name}.{key} = {value!r}: the data service runs in a process of its"
+                    " own and takes only plain values (numbers, strings, lists, dicts)"
+                ) from None
+        sections[name] = dict(c[name])
+    return json.dumps(sections)
 
 
 def _proxy_url_here(dp: DatapilotConfig) -> str:

@@ -6,7 +6,9 @@
   of the hub administrator's account.
 - :class:`DatapilotOIDCAuthenticator` (any OpenID Connect provider) and
   :class:`DatapilotGitHubOAuthenticator` are OAuthenticator's classes plus
-  :class:`OrgClaimsMixin`: group claims of the provider become Datapilot memberships.
+  :class:`OrgClaimsMixin`: group claims of the provider become Datapilot memberships,
+  only through an explicit mapping, or values ``<org>:<role>`` where that is turned on
+  (with GitHub, only the teams of trusted GitHub organizations): nothing by default.
 
 The hub holds no catalog credentials, so claims become memberships through the data
 service's own API (``PUT /orgs/{org}/members/{user}``), called from the hub right after a
@@ -28,10 +30,12 @@ from nativeauthenticator import handlers as native_handlers
 from nativeauthenticator.orm import UserInfo
 from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.github import GitHubOAuthenticator
-from traitlets import Bool, Dict, Unicode, default, validate
+from traitlets import Bool, Dict, Set, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
-from .permissions import ORG_SLUG_RE, ROLES
+from datapilot_contract import is_org_slug
+
+from .permissions import ROLES
 
 # ---- password accounts ----------------------------------------------------------------------
 
@@ -226,7 +230,9 @@ class OrgClaimsMixin(LoggingConfigurable):
 
         Defaults to the JSON object in ``$DATAPILOT_AUTH_ORG_MAPPING``. A claim value found
         here maps to that organization and role; when several claims map to the same
-        organization, the strongest role wins (admin > manager > analyst > viewer).
+        organization, the strongest role wins (admin > manager > analyst > viewer). With
+        GitHub the claim values are the user's teams, ``<github-org>:<team-slug>`` in
+        lower case (``"acme-corp:data-team": "acme:analyst"``).
 
         Example::
 
@@ -255,19 +261,26 @@ class OrgClaimsMixin(LoggingConfigurable):
     org_role_claims = Bool(
         help="""Also read claim values of the form ``<org>:<role>`` directly.
 
-        Defaults to ``$DATAPILOT_AUTH_ORG_ROLE_CLAIMS`` (``1``/``0``), else on: a group
-        ``acme:analyst`` makes the user an Analyst of ``acme``. Values that are not a valid
-        slug and role are ignored.
+        Defaults to ``$DATAPILOT_AUTH_ORG_ROLE_CLAIMS`` (``1``/``0``), else off. When on, a
+        group ``acme:analyst`` makes the user an Analyst of ``acme``; values that are not a
+        valid slug and role are ignored. Turn it on only when the provider's group names
+        are chosen by its administrators: with a provider whose users can make groups
+        (Microsoft 365 groups, Google groups, Dex relaying GitHub teams), whoever makes a
+        group ``acme:admin`` would become an Admin of ``acme``. With GitHub it reads only
+        the teams of :attr:`DatapilotGitHubOAuthenticator.trusted_github_orgs`.
+
+        .. versionchanged:: 0.1
+           Off by default (was on).
 
         Example::
 
-            c.DatapilotOIDCAuthenticator.org_role_claims = False
+            c.DatapilotOIDCAuthenticator.org_role_claims = True
         """,
     ).tag(config=True)
 
     @default("org_role_claims")
     def _default_org_role_claims(self) -> bool:
-        return _env_bool("DATAPILOT_AUTH_ORG_ROLE_CLAIMS", True)
+        return _env_bool("DATAPILOT_AUTH_ORG_ROLE_CLAIMS", False)
 
     create_orgs = Bool(
         help="""Create a mapped organization that does not exist yet.
@@ -337,13 +350,25 @@ class OrgClaimsMixin(LoggingConfigurable):
             target = self.org_role_mapping.get(value)
             pair = parse_org_role(target) if target else None
             if pair is None and self.org_role_claims:
-                pair = parse_org_role(value)
+                pair = self.direct_claim(value)
             if pair is None:
                 continue
             org, role = pair
             if org not in found or _ROLE_RANK[role] > _ROLE_RANK[found[org]]:
                 found[org] = role
         return found
+
+    def direct_claim(self, value: str) -> tuple[str, str] | None:
+        """The organization and role a claim value names itself, when it may.
+
+        Read only with :attr:`org_role_claims` on, for values the mapping does not name.
+
+        Parameters
+        ----------
+        value : str
+            A claim value, ``"<org>:<role>"``.
+        """
+        return parse_org_role(value)
 
     async def check_allowed(self, username: str, auth_model: dict[str, Any]) -> bool:
         """Allowed by the usual rules, or because a claim maps to an organization."""
@@ -414,7 +439,7 @@ def parse_org_role(value: str) -> tuple[str, str] | None:
         A claim value or a mapping target.
     """
     org, sep, role = value.rpartition(":")
-    if not sep or role not in ROLES or not ORG_SLUG_RE.match(org):
+    if not sep or role not in ROLES or not is_org_slug(org):
         return None
     return org, role
 
@@ -527,9 +552,58 @@ class DatapilotOIDCAuthenticator(OrgClaimsMixin, GenericOAuthenticator):
 class DatapilotGitHubOAuthenticator(OrgClaimsMixin, GitHubOAuthenticator):
     """GitHub: teams ``<github-org>:<team-slug>`` map to Datapilot organizations.
 
-    Client id and secret come from ``$DATAPILOT_GITHUB_CLIENT_ID`` and
+    Anyone can make a GitHub organization with any free name and any teams, so a team
+    maps to a Datapilot organization only through :attr:`org_role_mapping` (the team named
+    exactly) or because its GitHub organization is one of :attr:`trusted_github_orgs`;
+    nothing by default. Client id and secret come from ``$DATAPILOT_GITHUB_CLIENT_ID`` and
     ``$DATAPILOT_GITHUB_CLIENT_SECRET``; teams are read with the ``read:org`` scope.
     """
+
+    trusted_github_orgs = Set(
+        Unicode(),
+        help="""GitHub organizations whose teams name Datapilot roles directly.
+
+        Defaults to ``$DATAPILOT_GITHUB_TRUSTED_ORGS`` (names separated by commas or
+        spaces), else none. A member of team ``<role>`` (``admin``, ``manager``,
+        ``analyst``, ``viewer``) of a GitHub organization listed here gets that role in
+        the Datapilot organization of the same name (lowercased; it must be a valid
+        slug). List only organizations whose owners you trust to make Admins: teams of
+        any other GitHub organization count only through ``org_role_mapping``. A
+        non-empty list turns :attr:`org_role_claims` on unless
+        ``$DATAPILOT_AUTH_ORG_ROLE_CLAIMS`` says otherwise.
+
+        Example::
+
+            c.DatapilotGitHubOAuthenticator.trusted_github_orgs = {"acme-corp"}
+        """,
+    ).tag(config=True)
+
+    @default("trusted_github_orgs")
+    def _default_trusted_github_orgs(self) -> set[str]:
+        raw = os.environ.get("DATAPILOT_GITHUB_TRUSTED_ORGS", "")
+        return {name.lower() for name in raw.replace(",", " ").split()}
+
+    @validate("trusted_github_orgs")
+    def _lowercase_trusted_github_orgs(self, proposal: dict[str, Any]) -> set[str]:
+        # GitHub logins are case-insensitive, and the claims are lowercased
+        return {name.strip().lower() for name in proposal["value"]}
+
+    @default("org_role_claims")
+    def _default_org_role_claims(self) -> bool:
+        return _env_bool("DATAPILOT_AUTH_ORG_ROLE_CLAIMS", bool(self.trusted_github_orgs))
+
+    def direct_claim(self, value: str) -> tuple[str, str] | None:
+        """A team ``<github-org>:<role>`` of a trusted GitHub organization, else None.
+
+        Parameters
+        ----------
+        value : str
+            A team claim, ``"<github-org>:<team-slug>"`` in lower case.
+        """
+        github_org, _, _ = value.rpartition(":")
+        if github_org not in self.trusted_github_orgs:
+            return None
+        return parse_org_role(value)
 
     @default("client_id")
     def _default_client_id(self) -> str:

@@ -222,12 +222,6 @@ class DatapilotConfig(SingletonConfigurable):
         value = os.environ.get("DATAPILOT_ISOLATION", "").strip().lower()
         return value or ("accounts" if os.geteuid() == 0 else "off")
 
-    @validate("isolation")
-    def _isolation_needs_root(self, proposal) -> str:
-        if proposal["value"] == "accounts" and os.geteuid() != 0:
-            raise TraitError("isolation 'accounts' needs the hub to run as root")
-        return proposal["value"]
-
     account_prefix = Unicode(
         help="""The start of every operating-system account and group Datapilot creates.
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from typing import Any
 
 from tornado.web import HTTPError
+
+from datapilot_contract import ContractError
 
 
 class DatapilotError(HTTPError):
@@ -48,20 +50,19 @@ def bad_request(field: str, message: str, code: str = "invalid_input") -> Datapi
     return DatapilotError(400, code, message, field=field)
 
 
-def check_name(value: Any, pattern: re.Pattern[str], field: str, rule: str) -> str:
-    """Return ``value`` when it matches ``pattern``, else a 400 naming the field and the rule.
+def checked(check: Callable[[Any, str], str], value: Any, field: str) -> str:
+    """Run one of :mod:`datapilot_contract`'s checks; its refusal becomes a 400.
 
     Parameters
     ----------
+    check : callable
+        ``check_org_slug``, ``check_dataset_name``, ``check_user_name`` or ``check_mode``.
     value : Any
         What the caller sent.
-    pattern : re.Pattern
-        The full-match rule (``ORG_SLUG_RE``, ``DATASET_NAME_RE``).
     field : str
         The field or path parameter, for the error's details.
-    rule : str
-        The rule in words: "a valid dataset name: ...".
     """
-    if not isinstance(value, str) or not pattern.match(value):
-        raise bad_request(field, f"{value!r} is not {rule}.", code="invalid_name")
-    return value
+    try:
+        return check(value, field)
+    except ContractError as e:
+        raise DatapilotError(400, e.code, e.message, field=e.field) from None

@@ -20,7 +20,23 @@ log = logging.getLogger(__name__)
 
 
 class HubAPIError(Exception):
-    """JupyterHub answered an unexpected status."""
+    """JupyterHub could not be reached, or answered an unexpected status."""
+
+
+class HubRefusedError(HubAPIError):
+    """JupyterHub refused the input (400), e.g. a user name its authenticator does not allow.
+
+    Parameters
+    ----------
+    text : str
+        What was called and answered, for the log.
+    reason : str
+        The hub's own message (``"Failed to create user: bob smith"``).
+    """
+
+    def __init__(self, text: str, reason: str) -> None:
+        super().__init__(text)
+        self.reason = reason
 
 
 class HubClient:
@@ -45,24 +61,46 @@ class HubClient:
         """Whether there is a hub to talk to (not when the service runs standalone)."""
         return bool(self.api_url)
 
+    async def send(
+        self, method: str, path: str, ok: tuple[int, ...] = (200, 201, 204), **kw: Any
+    ) -> httpx.Response:
+        """One API call; returns the response when its status is in ``ok``.
+
+        Raises
+        ------
+        HubRefusedError
+            The hub answered 400 (and 400 is not in ``ok``).
+        HubAPIError
+            Any other status outside ``ok``, or no answer at all.
+        """
+        try:
+            resp = await self.client.request(method, f"{self.api_url}{path}", **kw)
+        except httpx.HTTPError as e:
+            raise HubAPIError(f"{method} {path}: {e!r}") from e
+        if resp.status_code not in ok:
+            text = f"{method} {path}: {resp.status_code} {resp.text[:200]}"
+            if resp.status_code == 400:
+                raise HubRefusedError(text, _hub_message(resp))
+            raise HubAPIError(text)
+        return resp
+
     async def request(
         self, method: str, path: str, ok: tuple[int, ...] = (200, 201, 204), **kw: Any
     ) -> Any:
-        """One API call; returns the JSON body (or None)."""
-        resp = await self.client.request(method, f"{self.api_url}{path}", **kw)
-        if resp.status_code not in ok:
-            raise HubAPIError(f"{method} {path}: {resp.status_code} {resp.text[:200]}")
+        """One API call (see :meth:`send`); returns the JSON body (or None)."""
+        resp = await self.send(method, path, ok, **kw)
         return (
             resp.json() if resp.content and "json" in resp.headers.get("content-type", "") else None
         )
 
     async def ensure_user(self, name: str) -> None:
         """Create the hub user if it does not exist yet."""
-        await self.request("POST", f"/users/{quote(name)}", ok=(201, 409))
+        await self.request("POST", f"/users/{quote(name, safe='')}", ok=(201, 409))
 
-    async def ensure_group(self, slug: str) -> None:
-        """Create the organization's hub group if it does not exist yet."""
-        await self.request("POST", f"/groups/{quote(hub_group(slug))}", ok=(201, 409))
+    async def ensure_group(self, slug: str) -> bool:
+        """Create the organization's hub group if it does not exist yet; True if created."""
+        resp = await self.send("POST", f"/groups/{quote(hub_group(slug))}", ok=(201, 409))
+        return resp.status_code == 201
 
     async def delete_group(self, slug: str) -> None:
         """Delete the organization's hub group."""
@@ -77,13 +115,17 @@ class HubClient:
         )
 
     async def remove_from_group(self, slug: str, user: str) -> None:
-        """Remove a user from the organization's group."""
-        await self.request(
-            "DELETE",
-            f"/groups/{quote(hub_group(slug))}/users",
-            json={"users": [user]},
-            ok=(200, 404),
-        )
+        """Remove a user from the organization's group (done when either is missing)."""
+        try:
+            await self.request(
+                "DELETE",
+                f"/groups/{quote(hub_group(slug))}/users",
+                json={"users": [user]},
+                ok=(200, 404),
+            )
+        except HubRefusedError:
+            # "No such user": a name the hub never had (or refuses) is in no group
+            pass
 
     async def group_members(self, slug: str) -> set[str] | None:
         """The members of the organization's group, None when the group is missing."""
@@ -96,7 +138,9 @@ class HubClient:
     async def stop_server(self, user: str, server: str) -> None:
         """Stop a user's named server (a no-op when it is not running)."""
         await self.request(
-            "DELETE", f"/users/{quote(user)}/servers/{quote(server)}", ok=(202, 204, 400, 404)
+            "DELETE",
+            f"/users/{quote(user, safe='')}/servers/{quote(server)}",
+            ok=(202, 204, 400, 404),
         )
 
     async def is_admin(self, user: str, ttl: float = 60) -> bool:
@@ -105,7 +149,7 @@ class HubClient:
         cached = self._admin_cache.get(user)
         if cached and now - cached[0] < ttl:
             return cached[1]
-        resp = await self.client.get(f"{self.api_url}/users/{quote(user)}")
+        resp = await self.client.get(f"{self.api_url}/users/{quote(user, safe='')}")
         admin = resp.status_code == 200 and bool(resp.json().get("admin"))
         self._admin_cache[user] = (now, admin)
         return admin
@@ -113,3 +157,12 @@ class HubClient:
     async def close(self) -> None:
         """Close the connection pool."""
         await self.client.aclose()
+
+
+def _hub_message(resp: httpx.Response) -> str:
+    """The ``message`` of a JupyterHub error answer, else its text."""
+    try:
+        message = resp.json().get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return message if isinstance(message, str) and message else resp.text[:200]

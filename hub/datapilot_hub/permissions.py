@@ -1,12 +1,11 @@
 """Roles and the permissions they grant: the one table every check reads.
 
 Checks always ask for a permission (``"data:import"``), never for a role name, so a
-role can change without touching a handler.
+role can change without touching a handler. The rules for slugs and names are in
+:mod:`datapilot_contract`.
 """
 
 from __future__ import annotations
-
-import re
 
 #: Every permission, with what it allows.
 PERMISSIONS: dict[str, str] = {
@@ -44,11 +43,6 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 ROLES = tuple(ROLE_PERMISSIONS)
-
-# An org slug names a JupyterHub 6 named server, which allows 1-30 lowercase letters,
-# digits and single inner hyphens; we ask for at least two characters.
-ORG_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){1,29}$")
-DATASET_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 def permissions_for(role: str | None) -> frozenset[str]:

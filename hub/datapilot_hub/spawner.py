@@ -13,9 +13,10 @@ from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from tornado import web
 from traitlets import Unicode, default
 
+from datapilot_contract import is_org_slug
+
 from . import accounts
 from .configuration import DatapilotConfig
-from .permissions import ORG_SLUG_RE
 
 #: files a server's account creates are its own and its organization's group's, no one else's
 SERVER_UMASK = 0o007
@@ -106,9 +107,9 @@ class DatapilotSpawner(LocalProcessSpawner):
 
         Example::
 
-            c.DatapilotSpawner.home_dir = "/srv/homes/{username}"
+            c.DatapilotSpawner.home_dir = "/srv/homes/alice-acme"
         """,
-    )
+    ).tag(config=True)
 
     @default("home_dir")
     def _default_home_dir(self) -> str:
@@ -129,7 +130,7 @@ class DatapilotSpawner(LocalProcessSpawner):
                 "Notebook servers belong to an organization: start the server named after"
                 " your organization (/hub/spawn/<user>/<org>).",
             )
-        if not ORG_SLUG_RE.match(self.name):
+        if not is_org_slug(self.name):
             raise web.HTTPError(400, f"{self.name!r} is not an organization slug.")
         url = f"{self.datapilot_url.rstrip('/')}/api/v1/me"
         try:

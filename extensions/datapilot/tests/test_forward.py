@@ -66,3 +66,11 @@ async def test_dot_segments_refused(jp_fetch) -> None:
 async def test_unsupported_method(jp_fetch) -> None:
     reply = await api_request(jp_fetch, "orgs", "acme", method="PATCH", body=b"{}")
     assert_error(reply, 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+async def test_another_organization_is_not_forwarded(jp_fetch, method) -> None:
+    # this server belongs to acme (DATAPILOT_ORG): its token acts for acme alone, so a
+    # call for globex is refused here, never sent (with no service it would be a 502)
+    reply = await api_request(jp_fetch, "orgs", "globex", "datasets", method=method)
+    assert_error(reply, 404, "not_found", organization="globex")

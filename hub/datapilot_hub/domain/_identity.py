@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from datapilot_contract import SERVICE_PREFIX, check_org_slug
+
 from ..catalog import Catalog, Membership, Organization
-from ..errors import DatapilotError, check_name, not_found
-from ..permissions import ORG_SLUG_RE, PERMISSIONS, permissions_for
+from ..errors import DatapilotError, checked, not_found
+from ..permissions import PERMISSIONS, permissions_for
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Caller:
     def from_hub_model(cls, model: dict[str, Any]) -> Caller:
         """Build from the model ``HubAuth`` returns for a token or cookie."""
         kind = model.get("kind", "user")
-        name = model["name"] if kind == "user" else f"service:{model['name']}"
+        name = model["name"] if kind == "user" else f"{SERVICE_PREFIX}{model['name']}"
         scopes = set(model.get("scopes") or ())
         # a user's login cookie carries only access scopes, so the admin flag of the
         # identify model decides for users; a service counts when it may administer users
@@ -104,12 +106,7 @@ class OrgContext:
 
 def validate_slug(slug: Any, field_name: str = "org") -> str:
     """Return ``slug`` or raise 400 when it is not a valid organization slug."""
-    return check_name(
-        slug,
-        ORG_SLUG_RE,
-        field_name,
-        "a valid organization slug: 2 to 30 lowercase letters, digits and single inner hyphens",
-    )
+    return checked(check_org_slug, slug, field_name)
 
 
 def org_context(catalog: Catalog, caller: Caller, slug: str) -> OrgContext:

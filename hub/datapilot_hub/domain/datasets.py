@@ -14,12 +14,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from datapilot_contract import check_dataset_name, check_mode
+
 from ..catalog import Catalog, Dataset, DatasetVersion, Job
-from ..errors import DatapilotError, bad_request, check_name, not_found
-from ..permissions import DATASET_NAME_RE
+from ..errors import DatapilotError, bad_request, checked, not_found
 from ..storage import Storage, parquet_writer
 from ._identity import OrgContext
-from .ingest import MODES
 
 FORMATS = {
     "json": "application/json",
@@ -33,20 +33,12 @@ JSON_MAX_LIMIT = 100_000
 
 def validate_name(name: Any, field_name: str = "name") -> str:
     """Return ``name`` or raise 400 when it is not a valid dataset name."""
-    return check_name(
-        name,
-        DATASET_NAME_RE,
-        field_name,
-        "a valid dataset name: a lowercase letter, then up to 62 lowercase letters, digits"
-        " or underscores",
-    )
+    return checked(check_dataset_name, name, field_name)
 
 
 def validate_mode(mode: Any) -> str:
-    """Return ``mode`` or raise 400."""
-    if mode not in MODES:
-        raise bad_request("mode", f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
-    return mode
+    """Return ``mode`` or raise 400 when it is not an upload mode."""
+    return checked(check_mode, mode, "mode")
 
 
 def version_model(v: DatasetVersion, current: int | None) -> dict[str, Any]:

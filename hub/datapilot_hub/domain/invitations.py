@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..catalog import Catalog, Invitation, Membership, Organization, utcnow
 from ..errors import DatapilotError, bad_request, not_found
@@ -20,7 +21,7 @@ from ..hubapi import HubClient
 from ..permissions import ROLES
 from ._identity import Caller, OrgContext
 from .org_settings import settings_of
-from .orgs import org_model
+from .orgs import join_hub_group, org_model, resync_hub_member
 
 DEFAULT_EXPIRES_IN = 7 * 24 * 3600
 MIN_EXPIRES_IN = 60
@@ -107,7 +108,7 @@ class InvitationService:
         if role not in ROLES:
             raise bad_request("role", f"role must be one of {', '.join(ROLES)}.", "invalid_role")
         if email is not None and (
-            not isinstance(email, str) or len(email) > 255 or not _EMAIL_RE.match(email)
+            not isinstance(email, str) or len(email) > 255 or not _EMAIL_RE.fullmatch(email)
         ):
             raise bad_request("email", "email must be an e-mail address.")
         if expires_in is None:
@@ -179,7 +180,7 @@ class InvitationService:
             }
 
     def _find(self, db, code: Any) -> Invitation:
-        if not isinstance(code, str) or not CODE_RE.match(code):
+        if not isinstance(code, str) or not CODE_RE.fullmatch(code):
             raise DatapilotError(
                 404, "not_found", "This invitation link is not valid.", invitation="code"
             )
@@ -225,25 +226,35 @@ class InvitationService:
                 )
         if self.plans is not None:
             self.plans.check_members(org_id)
-        with self.catalog.session(org_id) as db:
-            # single use, even when two people accept at the same moment
-            claimed = db.execute(
-                update(Invitation)
-                .where(
-                    Invitation.id == inv.id,
-                    Invitation.used_at.is_(None),
-                    Invitation.revoked_at.is_(None),
-                )
-                .values(used_by=caller.name, used_at=utcnow())
-            ).rowcount
-            if not claimed:
+        # the hub first, as for any new member: a name it refuses uses up nothing
+        await join_hub_group(self.hub, slug, caller.name)
+        try:
+            with self.catalog.session(org_id) as db:
+                # single use, even when two people accept at the same moment
+                claimed = db.execute(
+                    update(Invitation)
+                    .where(
+                        Invitation.id == inv.id,
+                        Invitation.used_at.is_(None),
+                        Invitation.revoked_at.is_(None),
+                    )
+                    .values(used_by=caller.name, used_at=utcnow())
+                ).rowcount
+                if not claimed:
+                    raise DatapilotError(
+                        409,
+                        "invitation_used",
+                        "This invitation was already used; ask for a new one.",
+                        state="used",
+                    )
+                db.add(Membership(organization_id=org_id, user_name=caller.name, role=role))
+                db.flush()
+        except Exception as e:
+            await resync_hub_member(self.catalog, self.hub, slug, caller.name)
+            if isinstance(e, IntegrityError):
+                # joined some other way at the same moment
                 raise DatapilotError(
-                    409,
-                    "invitation_used",
-                    "This invitation was already used; ask for a new one.",
-                    state="used",
-                )
-            db.add(Membership(organization_id=org_id, user_name=caller.name, role=role))
-        if self.hub.configured:
-            await self.hub.add_to_group(slug, caller.name)
+                    409, "already_member", f"You are already a member of {slug!r}.", org=slug
+                ) from None
+            raise
         return {"organization": slug, "role": role, "invitation": inv.id}

@@ -1,22 +1,30 @@
-"""Organizations and memberships; the hub groups follow the catalog."""
+"""Organizations and memberships; the hub groups follow the catalog.
+
+A change is all or nothing across the catalog and JupyterHub: the hub is asked first
+(it may refuse a user name, or be out of reach), the catalog written only once it agreed,
+and the hub's part undone when the catalog write fails after all. A crash between the two
+leaves at most a hub group member the catalog does not know, which the service removes
+when it starts (:meth:`OrgService.sync_hub_groups`).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from datapilot_contract import INVALID_NAME, check_user_name
+
 from ..catalog import Catalog, Dataset, DatasetVersion, Membership, Organization
-from ..errors import DatapilotError, bad_request, not_found
-from ..hubapi import HubClient
+from ..errors import DatapilotError, bad_request, checked, not_found
+from ..hubapi import HubAPIError, HubClient, HubRefusedError
 from ..permissions import ROLES, permissions_for
 from ._identity import Caller, OrgContext, validate_slug
 
 log = logging.getLogger(__name__)
-
-_USER_NAME_MAX = 255
 
 
 def org_model(org: Organization) -> dict[str, Any]:
@@ -68,28 +76,47 @@ class OrgService:
             ]
 
     async def create(self, caller: Caller, slug: Any, name: Any) -> dict[str, Any]:
-        """Create an organization; a user creator becomes its Admin."""
+        """Create an organization; a user creator becomes its Admin.
+
+        The hub group is made (and the creator added) first; the organization exists only
+        once both the hub and the catalog have it.
+        """
         validate_slug(slug, "slug")
         if name is None:
             name = slug
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise bad_request("name", "name must be a non-empty string of at most 200 characters.")
+        with self.catalog.session(system=True) as db:
+            if Organization.find(db, slug) is not None:
+                raise _slug_taken(slug)
+        creator = caller.name if caller.kind == "user" else None
+        group_made = False
+        if self.hub.configured:
+            try:
+                group_made = await self.hub.ensure_group(slug)
+                if creator is not None:
+                    await self.hub.add_to_group(slug, creator)
+            except HubAPIError as e:
+                if group_made:
+                    await _best_effort(self.hub.delete_group(slug), f"the group of {slug}")
+                raise _hub_failed(e, creator) from None
         try:
             with self.catalog.session(system=True) as db:
                 org = Organization(slug=slug, name=name.strip())
                 db.add(org)
                 db.flush()
-                if caller.kind == "user":
-                    db.add(Membership(organization_id=org.id, user_name=caller.name, role="admin"))
+                if creator is not None:
+                    db.add(Membership(organization_id=org.id, user_name=creator, role="admin"))
                 model = org_model(org)
-        except IntegrityError:
-            raise DatapilotError(
-                409, "conflict", f"An organization with slug {slug!r} already exists.", slug=slug
-            ) from None
-        if self.hub.configured:
-            await self.hub.ensure_group(slug)
-            if caller.kind == "user":
-                await self.hub.add_to_group(slug, caller.name)
+        except Exception as e:
+            if group_made and not isinstance(e, IntegrityError):
+                await _best_effort(self.hub.delete_group(slug), f"the group of {slug}")
+            elif creator is not None:
+                # e.g. another creation of this slug won the race: the group is theirs
+                await resync_hub_member(self.catalog, self.hub, slug, creator)
+            if isinstance(e, IntegrityError):
+                raise _slug_taken(slug) from None
+            raise
         return model
 
     def info(self, ctx: OrgContext) -> dict[str, Any]:
@@ -143,45 +170,97 @@ class OrgService:
     async def set_member(
         self, ctx: OrgContext, user: str, role: Any
     ) -> tuple[dict[str, Any], bool]:
-        """Add a member or change a role; returns the member and whether it was created."""
+        """Add a member or change a role; returns the member and whether it was created.
+
+        A name JupyterHub refuses is a 400 naming the user, and leaves no membership. A
+        member whose new role has no notebook servers loses their running one for the
+        organization.
+        """
         ctx.require("members:manage")
-        _validate_user_name(user)
+        checked(check_user_name, user, "user")
         if role not in ROLES:
             raise bad_request(
                 "role", f"role must be one of {', '.join(ROLES)}.", code="invalid_role"
             )
+        # what the catalog allows is checked before the hub is asked, and again as it is written
         with self.catalog.session(ctx.org_id) as db:
-            membership = Membership.find(db, ctx.org_id, user)
-            created = membership is None
-            if created and self.plans is not None:
-                self.plans.check_members(ctx.org_id)
-            if created:
-                membership = Membership(organization_id=ctx.org_id, user_name=user, role=role)
-                db.add(membership)
-            else:
-                if membership.role == "admin" and role != "admin":
-                    self._ensure_other_admin(db, ctx.org_id, user)
-                membership.role = role
-            db.flush()
-            model = {"name": user, "role": role, "since": membership.created.isoformat()}
-        if self.hub.configured:
-            await self.hub.add_to_group(ctx.slug, user)
+            self._check_member_change(db, ctx.org_id, user, role)
+        await join_hub_group(self.hub, ctx.slug, user)
+        try:
+            with self.catalog.session(ctx.org_id) as db:
+                membership, created = self._check_member_change(db, ctx.org_id, user, role)
+                if created:
+                    membership = Membership(organization_id=ctx.org_id, user_name=user, role=role)
+                    db.add(membership)
+                else:
+                    membership.role = role
+                db.flush()
+                model = {"name": user, "role": role, "since": membership.created.isoformat()}
+        except Exception as e:
+            await resync_hub_member(self.catalog, self.hub, ctx.slug, user)
+            if isinstance(e, IntegrityError):
+                raise DatapilotError(
+                    409,
+                    "conflict",
+                    f"The membership of {user!r} changed at the same time; try again.",
+                    user=user,
+                ) from None
+            raise
+        if not created and "notebooks:run" not in permissions_for(role) and self.hub.configured:
+            # a new role without notebook servers (a Viewer) keeps no running one either
+            await _best_effort(
+                self.hub.stop_server(user, ctx.slug), f"the server {user}/{ctx.slug}"
+            )
         return model, created
 
+    def _check_member_change(
+        self, db, org_id: int, user: str, role: str
+    ) -> tuple[Membership | None, bool]:
+        """The current membership and whether it would be created; raises when refused."""
+        membership = Membership.find(db, org_id, user)
+        created = membership is None
+        if created and self.plans is not None:
+            self.plans.check_members(org_id)
+        if not created and membership.role == "admin" and role != "admin":
+            self._ensure_other_admin(db, org_id, user)
+        return membership, created
+
     async def remove_member(self, ctx: OrgContext, user: str) -> None:
-        """Remove a member; their server for this organization is stopped."""
+        """Remove a member; their server for this organization is stopped.
+
+        Any name that is not a member is a 404, also one the user-name rule refuses: a
+        membership made before the rule must stay removable.
+        """
         ctx.require("members:manage")
-        _validate_user_name(user)
+        if not isinstance(user, str) or not user:
+            raise bad_request("user", "user must be a non-empty user name.", code=INVALID_NAME)
         with self.catalog.session(ctx.org_id) as db:
-            membership = Membership.find(db, ctx.org_id, user)
-            if membership is None:
-                raise not_found("member", user)
-            if membership.role == "admin":
-                self._ensure_other_admin(db, ctx.org_id, user)
-            db.delete(membership)
+            self._check_removal(db, ctx.org_id, user)
         if self.hub.configured:
-            await self.hub.remove_from_group(ctx.slug, user)
-            await self.hub.stop_server(user, ctx.slug)
+            try:
+                await self.hub.remove_from_group(ctx.slug, user)
+            except HubAPIError as e:
+                raise _hub_failed(e) from None
+        try:
+            with self.catalog.session(ctx.org_id) as db:
+                db.delete(self._check_removal(db, ctx.org_id, user))
+        except Exception:
+            # still a member after all (the last Admin, or a failed write): back in the group
+            await resync_hub_member(self.catalog, self.hub, ctx.slug, user)
+            raise
+        if self.hub.configured:
+            await _best_effort(
+                self.hub.stop_server(user, ctx.slug), f"the server {user}/{ctx.slug}"
+            )
+
+    def _check_removal(self, db, org_id: int, user: str) -> Membership:
+        """The membership to remove; 404 when there is none, 409 for the last Admin."""
+        membership = Membership.find(db, org_id, user)
+        if membership is None:
+            raise not_found("member", user)
+        if membership.role == "admin":
+            self._ensure_other_admin(db, org_id, user)
+        return membership
 
     async def delete(self, caller: Caller, slug: str) -> None:
         """Delete an organization (hub administrators only): its catalog rows, its
@@ -254,11 +333,98 @@ class OrgService:
                 await self.hub.ensure_group(slug)
                 current = set()
             for user in sorted(users - current):
-                await self.hub.add_to_group(slug, user)
+                try:
+                    await self.hub.add_to_group(slug, user)
+                except HubRefusedError as e:
+                    # a membership made before the hub's refusals were checked: the others
+                    # are still brought in step
+                    log.warning("Member %r of %s is not a name the hub accepts: %s", user, slug, e)
             for user in sorted(current - users):
                 await self.hub.remove_from_group(slug, user)
 
 
-def _validate_user_name(user: str) -> None:
-    if not user or len(user) > _USER_NAME_MAX or "/" in user or user != user.strip():
-        raise bad_request("user", f"{user!r} is not a valid user name.", code="invalid_name")
+async def join_hub_group(hub: HubClient, slug: str, user: str) -> None:
+    """Add ``user`` to the organization's hub group (the hub user made if needed).
+
+    Parameters
+    ----------
+    hub : HubClient
+        The hub; nothing is done when it is not configured.
+    slug : str
+        The organization.
+    user : str
+        The user name.
+
+    Raises
+    ------
+    DatapilotError
+        400 naming the user when the hub refuses the name; 502 when the hub could not be
+        asked or failed.
+    """
+    if not hub.configured:
+        return
+    try:
+        await hub.add_to_group(slug, user)
+    except HubAPIError as e:
+        raise _hub_failed(e, user) from None
+
+
+async def resync_hub_member(catalog: Catalog, hub: HubClient, slug: str, user: str) -> None:
+    """Make the hub group agree with the catalog about ``user``, after a half-done change.
+
+    For a change the hub carried out and the catalog then did not (or the other way
+    round): ``user`` is put in the group or taken out, as the catalog's membership says.
+    Best effort: a failure is logged, and the service reconciles every group when it
+    starts.
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The catalog, which decides.
+    hub : HubClient
+        The hub; nothing is done when it is not configured.
+    slug : str
+        The organization.
+    user : str
+        The user name.
+    """
+    if not hub.configured:
+        return
+    with catalog.session(system=True) as db:
+        org = Organization.find(db, slug)
+        member = org is not None and Membership.find(db, org.id, user) is not None
+    call = hub.add_to_group if member else hub.remove_from_group
+    await _best_effort(call(slug, user), f"{user} in the group of {slug}")
+
+
+async def _best_effort(call: Awaitable[Any], what: str) -> None:
+    """Await a hub call that follows or undoes a change; a failure is logged, not raised."""
+    try:
+        await call
+    except HubAPIError:
+        log.exception("JupyterHub: could not bring %s in step; fixed at the next start", what)
+
+
+def _slug_taken(slug: str) -> DatapilotError:
+    return DatapilotError(
+        409, "conflict", f"An organization with slug {slug!r} already exists.", slug=slug
+    )
+
+
+def _hub_failed(error: HubAPIError, user: str | None = None) -> DatapilotError:
+    """The answer when JupyterHub refused or failed a change; nothing was changed."""
+    if isinstance(error, HubRefusedError) and user is not None:
+        return DatapilotError(
+            400,
+            INVALID_NAME,
+            f"JupyterHub refuses the user name {user!r} ({error.reason}); nothing was changed.",
+            field="user",
+            user=user,
+        )
+    log.error("JupyterHub failed a change: %s", error)
+    return DatapilotError(
+        502,
+        "hub_unavailable",
+        "JupyterHub did not carry out the change (see the data service's log); nothing was"
+        " changed. Try again.",
+    )

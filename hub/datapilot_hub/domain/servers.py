@@ -21,9 +21,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from datapilot_contract import is_org_slug
+
 from ..catalog import Catalog, Organization, utcnow
 from ..hubapi import HubClient
-from ..permissions import ORG_SLUG_RE
 from .org_settings import settings_of
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class ServerWatcher:
         out = []
         for user in users:
             for name, server in (user.get("servers") or {}).items():
-                if not name or not ORG_SLUG_RE.match(name):
+                if not name or not is_org_slug(name):
                     continue
                 out.append(
                     {

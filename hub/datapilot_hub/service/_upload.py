@@ -6,11 +6,18 @@ import os
 import tempfile
 from typing import Any
 
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MAX_BOUNDARY_LENGTH, MultipartParser, parse_options_header
 
 from ..errors import DatapilotError, bad_request
 
+#: bytes of one text field (``name``, ``mode``, ``options``)
 MAX_FIELD_SIZE = 64 * 1024
+#: bytes of all the text fields of one upload together: fields are held in memory
+MAX_FIELDS_SIZE = 256 * 1024
+#: parts of one upload: ``file``, ``name``, ``mode``, ``options``, and room for a client's
+#: extras (python-multipart bounds each part's headers: 8 of at most 4 KiB)
+MAX_PARTS = 16
 
 
 def multipart_boundary(content_type: str) -> bytes:
@@ -26,6 +33,10 @@ def multipart_boundary(content_type: str) -> bytes:
     boundary = params.get(b"boundary")
     if not boundary:
         raise bad_request("Content-Type", "The multipart Content-Type has no boundary.")
+    if len(boundary) > MAX_BOUNDARY_LENGTH:
+        raise bad_request(
+            "Content-Type", f"The multipart boundary is longer than {MAX_BOUNDARY_LENGTH} bytes."
+        )
     return boundary
 
 
@@ -33,7 +44,10 @@ class MultipartReceiver:
     """Parse a multipart body fed chunk by chunk.
 
     File parts go to temporary files in ``tmpdir`` (never to memory); other parts are
-    small text fields.
+    small text fields, held in memory: their number (:data:`MAX_PARTS`), each one's size
+    (:data:`MAX_FIELD_SIZE`) and their total (:data:`MAX_FIELDS_SIZE`) are bounded. A
+    malformed body or a part over a bound raises :class:`DatapilotError` (400 or 413)
+    from :meth:`feed`.
 
     Parameters
     ----------
@@ -50,6 +64,8 @@ class MultipartReceiver:
         self.max_file_size = max_file_size
         self.fields: dict[str, str] = {}
         self.files: dict[str, dict[str, Any]] = {}
+        self.parts = 0
+        self.fields_size = 0
         self._headers: dict[bytes, bytes] = {}
         self._header_field = b""
         self._header_value = b""
@@ -81,6 +97,15 @@ class MultipartReceiver:
         self._header_field = self._header_value = b""
 
     def _on_headers_finished(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise DatapilotError(
+                413,
+                "too_many_parts",
+                f"The upload has more than {MAX_PARTS} parts; send 'file', 'name', 'mode'"
+                " and 'options'.",
+                limit=MAX_PARTS,
+            )
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
         name = params.get(b"name", b"").decode("utf-8", "replace")
         filename = params.get(b"filename")
@@ -112,6 +137,14 @@ class MultipartReceiver:
         else:
             if part["size"] > MAX_FIELD_SIZE:
                 raise bad_request(part["name"], f"Field {part['name']!r} is too long.")
+            self.fields_size += end - start
+            if self.fields_size > MAX_FIELDS_SIZE:
+                raise DatapilotError(
+                    413,
+                    "fields_too_large",
+                    f"The upload's fields are larger than {MAX_FIELDS_SIZE} bytes together.",
+                    limit=MAX_FIELDS_SIZE,
+                )
             part["value"] += data[start:end]
 
     def _on_part_end(self) -> None:
@@ -130,11 +163,17 @@ class MultipartReceiver:
 
     def feed(self, chunk: bytes) -> None:
         """Parse the next chunk of the body."""
-        self._parser.write(chunk)
+        try:
+            self._parser.write(chunk)
+        except MultipartParseError as e:
+            raise _malformed(e) from None
 
     def finish(self) -> None:
         """The body is complete; a truncated body is a 400."""
-        self._parser.finalize()
+        try:
+            self._parser.finalize()
+        except MultipartParseError as e:
+            raise _malformed(e) from None
         if self._part is not None:
             raise bad_request("file", "The multipart body ended in the middle of a part.")
 
@@ -153,3 +192,11 @@ class MultipartReceiver:
             except FileNotFoundError:
                 pass
         self.files.clear()
+
+
+def _malformed(error: MultipartParseError) -> DatapilotError:
+    return DatapilotError(
+        400,
+        "invalid_multipart",
+        f"The multipart body is malformed: {error}.",
+    )

@@ -19,8 +19,8 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
-from traitlets import Bool, Dict, Integer, TraitError, Unicode, default, validate
-from traitlets.config import Application
+from traitlets import Bool, Dict, Float, Integer, TraitError, Unicode, default, validate
+from traitlets.config import Application, Config
 
 from .. import compute
 from ..catalog import Catalog
@@ -37,6 +37,7 @@ from ..domain.servers import ServerWatcher
 from ..hubapi import HubClient
 from ..ratelimit import DEFAULT_RATE_LIMITS, parse_rate_limits, rate_limiter_from_config
 from ..storage import storage_from_config
+from ._bodies import BodyLimitedApplication
 from ._peers import PeerCheckingHTTPServer
 from .handlers import default_handlers
 from .handlers.base import NotFoundAPIHandler
@@ -105,16 +106,97 @@ class DataService(Application):
         return os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8790")
 
     max_upload_size = Integer(
-        2 * 1024**3,
         help="""The largest file an upload may carry, in bytes (default 2 GiB).
 
-        A declared Content-Length over it is refused with 413 before the body is read.
+        Only the upload (``POST /orgs/{org}/datasets``) takes a body this large, and only
+        once its caller is authenticated and allowed to import; every other request has
+        :attr:`max_body_size`. A declared Content-Length over it is refused with 413
+        before the body is read. It also bounds what the service reads and drops of a
+        refused upload's body so that the refusal reaches the client (see
+        :attr:`max_body_size`). Defaults to ``$DATAPILOT_MAX_UPLOAD_SIZE``.
 
         Example::
 
             c.DataService.max_upload_size = 512 * 1024**2
         """,
     ).tag(config=True)
+
+    @default("max_upload_size")
+    def _default_max_upload_size(self) -> int:
+        return int(os.environ.get("DATAPILOT_MAX_UPLOAD_SIZE") or 2 * 1024**3)
+
+    max_body_size = Integer(
+        help="""The largest request body of every call but the upload, in bytes (default 1 MiB).
+
+        The API's JSON bodies are a few hundred bytes, and a body is held in memory
+        before its handler runs (before the caller is even authenticated): this bounds
+        what one request can make the service hold. A body over it is read and dropped,
+        never kept, and answered with 413 ``too_large`` (JSON), so that the answer
+        reaches the client through the proxy; a body declared larger than
+        :attr:`max_upload_size` is answered at once and its connection closed. The
+        upload raises its own limit to :attr:`max_upload_size` after authentication.
+        Defaults to ``$DATAPILOT_MAX_BODY_SIZE``.
+
+        Example::
+
+            c.DataService.max_body_size = 256 * 1024
+        """,
+    ).tag(config=True)
+
+    @default("max_body_size")
+    def _default_max_body_size(self) -> int:
+        return int(os.environ.get("DATAPILOT_MAX_BODY_SIZE") or 1024**2)
+
+    body_timeout = Float(
+        help="""Seconds a request's body may take to arrive, the upload's excepted (default 60).
+
+        A body not complete by then is dropped with its connection. Bodies but the
+        upload's are at most :attr:`max_body_size`; a client that sends them slower
+        only holds a connection. Defaults to ``$DATAPILOT_BODY_TIMEOUT``.
+
+        Example::
+
+            c.DataService.body_timeout = 30
+        """,
+    ).tag(config=True)
+
+    @default("body_timeout")
+    def _default_body_timeout(self) -> float:
+        return float(os.environ.get("DATAPILOT_BODY_TIMEOUT") or 60)
+
+    upload_timeout = Float(
+        help="""Seconds an accepted upload's body may take to arrive (default 3600).
+
+        Set once the caller is authenticated and allowed to import: a 2 GiB upload needs
+        0.6 MB/s. A refused upload keeps :attr:`body_timeout`. Defaults to
+        ``$DATAPILOT_UPLOAD_TIMEOUT``.
+
+        Example::
+
+            c.DataService.upload_timeout = 600
+        """,
+    ).tag(config=True)
+
+    @default("upload_timeout")
+    def _default_upload_timeout(self) -> float:
+        return float(os.environ.get("DATAPILOT_UPLOAD_TIMEOUT") or 3600)
+
+    idle_connection_timeout = Float(
+        help="""Seconds a connection may stay idle, or take to send a request's headers.
+
+        Tornado's default is an hour. Behind the proxy a connection only idles between
+        two requests the proxy sends on it. Defaults to
+        ``$DATAPILOT_IDLE_CONNECTION_TIMEOUT``, else 300.
+
+        Example::
+
+            c.DataService.idle_connection_timeout = 120
+        """,
+    ).tag(config=True)
+
+    @default("idle_connection_timeout")
+    def _default_idle_connection_timeout(self) -> float:
+        return float(os.environ.get("DATAPILOT_IDLE_CONNECTION_TIMEOUT") or 300)
 
     job_workers = Integer(
         2,
@@ -127,10 +209,14 @@ class DataService(Application):
     ).tag(config=True)
 
     max_uncompressed_size = Integer(
-        8 * 1024**3,
-        help="""The most bytes a compressed upload (.zip, .gz, a workbook) may expand to.
+        help="""The most bytes a compressed upload (.gz, .zip, a workbook) may expand to.
 
-        Checked from the archive's directory, before anything is decompressed.
+        Counted while it inflates, never taken from the archive's own directory (which
+        can lie): a .gz or a zip's member is stopped at the limit in the middle of its
+        ingestion (the job fails with 413 ``compression_bomb`` and leaves nothing), a
+        workbook's parts are all inflated and counted before its reader sees it (413
+        while the upload is answered). Defaults to
+        ``$DATAPILOT_MAX_UNCOMPRESSED_SIZE``, else 8 GiB.
 
         Example::
 
@@ -138,17 +224,27 @@ class DataService(Application):
         """,
     ).tag(config=True)
 
-    max_compression_ratio = Integer(
-        200,
-        help="""The largest expansion ratio of one member of a compressed upload.
+    @default("max_uncompressed_size")
+    def _default_max_uncompressed_size(self) -> int:
+        return int(os.environ.get("DATAPILOT_MAX_UNCOMPRESSED_SIZE") or 8 * 1024**3)
 
-        Larger ratios are refused as compression bombs (413).
+    max_compression_ratio = Integer(
+        help="""The largest expansion ratio of one compressed stream of an upload.
+
+        Bytes out over compressed bytes in, counted as the stream inflates once it has
+        given 1 MiB: larger ratios are refused as compression bombs (413
+        ``compression_bomb``). Real CSV and workbooks compress 5 to 50 times. Defaults
+        to ``$DATAPILOT_MAX_COMPRESSION_RATIO``, else 200.
 
         Example::
 
             c.DataService.max_compression_ratio = 100
         """,
     ).tag(config=True)
+
+    @default("max_compression_ratio")
+    def _default_max_compression_ratio(self) -> int:
+        return int(os.environ.get("DATAPILOT_MAX_COMPRESSION_RATIO") or 200)
 
     max_columns = Integer(
         2000,
@@ -329,6 +425,32 @@ class DataService(Application):
         """,
     ).tag(config=True)
 
+    audit_refusal_window = Integer(
+        help="""Seconds over which a caller's refused calls (429) make one audit event.
+
+        A flood of refused calls is not stored one row each: the calls of one caller and
+        action in one window become one event whose ``details.count`` says how many,
+        written when the window closes (checked every quarter window) and when the
+        service stops. The request log shows 429 answers at debug level only; each write
+        logs one line with the totals.
+        Defaults to ``$DATAPILOT_AUDIT_REFUSAL_WINDOW``, else 60.
+
+        Example::
+
+            c.DataService.audit_refusal_window = 300
+        """,
+    ).tag(config=True)
+
+    @default("audit_refusal_window")
+    def _default_audit_refusal_window(self) -> int:
+        return int(os.environ.get("DATAPILOT_AUDIT_REFUSAL_WINDOW", "60"))
+
+    @validate("audit_refusal_window")
+    def _check_audit_refusal_window(self, proposal) -> int:
+        if proposal["value"] < 1:
+            raise TraitError("audit_refusal_window must be 1 second or more")
+        return proposal["value"]
+
     rate_limits = Dict(
         help="""Rate limits of the expensive calls, per user and per organization.
 
@@ -388,6 +510,11 @@ class DataService(Application):
     def initialize(self, argv: list[str] | None = None) -> None:
         """Parse the command line and configuration; open catalog and storage."""
         super().initialize(argv)
+        # the settings of jupyterhub_config.py for this service (install_datapilot), then
+        # a configuration file of its own
+        from_hub = os.environ.get("DATAPILOT_SERVICE_CONFIG")
+        if from_hub:
+            self.update_config(Config(json.loads(from_hub)))
         if self.config_file:
             self.load_config_file(self.config_file)
         # the domain modules log under "datapilot_hub": into the service's log, at its level
@@ -418,7 +545,9 @@ class DataService(Application):
         )
         self.jobs.sweep_stale()
         self._clean_tmp()
-        self.audit = AuditLog(self.catalog, self.audit_retention_days)
+        self.audit = AuditLog(
+            self.catalog, self.audit_retention_days, refusal_window=self.audit_refusal_window
+        )
         self.purge_audit()
         self.rate_limiter = rate_limiter_from_config(
             self.rate_limits, self.dp_config.redis_url, self.rate_limit_prefix
@@ -444,6 +573,15 @@ class DataService(Application):
                 await asyncio.wait_for(stop.wait(), timeout=86400)
             except asyncio.TimeoutError:
                 await loop.run_in_executor(None, self.purge_audit)
+
+    async def flush_refusals(self, stop: asyncio.Event) -> None:
+        """Write the refused calls of closed windows, every quarter window, until ``stop``."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.audit_refusal_window / 4)
+            except asyncio.TimeoutError:
+                await loop.run_in_executor(None, self.audit.flush)
 
     def _clean_tmp(self) -> None:
         # uploads and spools in tmp/ belong to jobs of a previous run that died with it
@@ -527,25 +665,34 @@ class DataService(Application):
             *[(url_path_join(self.service_prefix, path), h) for path, h in invitation_pages],
             *[(url_path_join(self.service_prefix, path), h) for path, h in team_pages],
         ]
-        return web.Application(
+        return BodyLimitedApplication(
             handlers,
             hub_auth=hub_auth,
             datapilot=self,
             cookie_secret=os.urandom(32),
             log_function=self._log_request,
             websocket_ping_interval=30,
+            max_body_size=self.max_body_size,
+            # a refused body is read and dropped up to the upload limit (see _bodies)
+            max_drain_size=self.max_upload_size + 65536,
+            body_timeout=self.body_timeout,
         )
 
     def _log_request(self, handler: web.RequestHandler) -> None:
         status = handler.get_status()
         level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+        if status == 429:
+            # refusals come in floods: the audit log counts them and logs the totals
+            level = logging.DEBUG
         self.log.log(
             level,
-            "%d %s %s %.1fms",
+            "%d %s %s %.1fms%s",
             status,
             handler.request.method,
             handler.request.uri,
             1000 * handler.request.request_time(),
+            # the client went away midway (APIHandler.on_connection_close)
+            " (closed by the client)" if getattr(handler, "aborted", False) else "",
         )
 
     def start(self) -> None:
@@ -560,8 +707,13 @@ class DataService(Application):
             # only the proxy and the hub (root) may connect: everyone else comes through
             # the proxy, so the service sees every caller's address the same way
             allowed_uids={0} if self.proxy_only else None,
-            xheaders=True,
-            max_body_size=self.max_upload_size + 65536,
+            # the audit log reads the proxy's X-Forwarded-For itself (handlers.base.client_address):
+            # tornado's xheaders would record whatever X-Real-Ip a client sends
+            xheaders=False,
+            # every handler's limit; the upload raises its own once the caller may import
+            max_body_size=self.max_body_size,
+            body_timeout=self.body_timeout,
+            idle_connection_timeout=self.idle_connection_timeout,
             # uploads stream through in 1 MiB pieces (tornado's default, 64 KiB, costs a
             # Python call per piece: a third of a 200 MB upload's time)
             chunk_size=1024**2,
@@ -579,6 +731,7 @@ class DataService(Application):
             loop.add_signal_handler(sig, stop.set)
         self.log.info("Datapilot data service at %s%s", self.bind_url, self.service_prefix)
         purger = asyncio.create_task(self.purge_audit_daily(stop))
+        refusals = asyncio.create_task(self.flush_refusals(stop))
         try:
             await self.orgs.sync_hub_groups()
         except Exception:
@@ -591,10 +744,13 @@ class DataService(Application):
             await watcher
         server.stop()
         await purger
+        await refusals
         await self.rate_limiter.close()
         self.jobs.shutdown()
         await self.hub.close()
         compute.close()
+        # the refusals of the open windows, and of calls answered while stopping
+        self.audit.flush(everything=True)
         self.catalog.dispose()
         self.log.info("Datapilot data service stopped")
 

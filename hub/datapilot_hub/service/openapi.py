@@ -4,20 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from datapilot_contract import DATASET_NAME, MODES, ORG_SLUG, user_name_json_schema
+
+# the names' rules come from the contract every part checks (full match, ECMA-262 anchors)
 _ORG = {
     "name": "org",
     "in": "path",
     "required": True,
-    "schema": {"type": "string"},
+    "schema": ORG_SLUG.json_schema(),
     "description": "organization slug",
 }
 _NAME = {
     "name": "name",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"},
+    "schema": DATASET_NAME.json_schema(),
+    "description": "dataset name",
 }
-_USER = {"name": "user", "in": "path", "required": True, "schema": {"type": "string"}}
+_USER = {
+    "name": "user",
+    "in": "path",
+    "required": True,
+    "schema": user_name_json_schema(),
+    "description": "JupyterHub user name",
+}
 _JOB = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _INVITATION = {
     "name": "invitation_id",
@@ -38,9 +48,19 @@ def _q(name: str, typ: str, description: str, **schema: Any) -> dict[str, Any]:
     }
 
 
-# path -> method -> (summary, permission, parameters, request body or None, success status)
+# path -> method -> (summary, permission, parameters, request body or None, success status);
+# a request body maps each field to its type, or to its JSON Schema
 OPERATIONS: dict[str, dict[str, tuple]] = {
-    "/health": {"get": ("Health of catalog, storage and compute", None, [], None, "200")},
+    "/health": {
+        "get": (
+            "Whether the service is up (503 when degraded); the catalog, storage and compute"
+            " checks only for hub admins",
+            None,
+            [],
+            None,
+            "200",
+        )
+    },
     "/me": {"get": ("The caller and their organizations", "logged in", [], None, "200")},
     "/openapi.json": {"get": ("This document", None, [], None, "200")},
     "/orgs": {
@@ -48,7 +68,7 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
             "Create an organization",
             "hub admin, or any user with self-service organizations",
             [],
-            {"slug": "string", "name": "string"},
+            {"slug": ORG_SLUG.json_schema(), "name": "string"},
             "201",
         )
     },
@@ -251,8 +271,8 @@ def _operation(method: str, summary, permission, parameters, body, status) -> di
                         "required": ["file", "name"],
                         "properties": {
                             "file": {"type": "string", "format": "binary"},
-                            "name": {"type": "string"},
-                            "mode": {"type": "string", "enum": ["create", "replace", "append"]},
+                            "name": DATASET_NAME.json_schema(),
+                            "mode": {"type": "string", "enum": list(MODES)},
                             "options": {"type": "string", "description": "a JSON object"},
                         },
                     }
@@ -266,7 +286,9 @@ def _operation(method: str, summary, permission, parameters, body, status) -> di
                 "application/json": {
                     "schema": {
                         "type": "object",
-                        "properties": {k: {"type": t} for k, t in body.items()},
+                        "properties": {
+                            k: t if isinstance(t, dict) else {"type": t} for k, t in body.items()
+                        },
                     }
                 }
             },

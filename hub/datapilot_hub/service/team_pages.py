@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jupyterhub.utils import get_browser_protocol
 from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 from tornado import web
@@ -293,7 +294,8 @@ class TeamPageHandler(APIHandler):
             expires_days=None,
             path=self.app.service_prefix,
             httponly=True,
-            secure=self.request.protocol == "https",
+            # the browser's protocol, as the proxy forwards it (the service itself is plain http)
+            secure=get_browser_protocol(self.request) == "https",
             samesite="Lax",
         )
         self.redirect(url or self.page_url(ctx.slug), status=303)
@@ -426,7 +428,7 @@ class InvitationsPageHandler(TeamPageHandler):
         self.audit_target = model["id"]
         self.audit_details.update(role=model["role"], email=model["email"])
         link = invitation_links(self.app, model.pop("code"))["link"]
-        model["url"] = f"{self.request.protocol}://{self.request.host}{link}"
+        model["url"] = f"{get_browser_protocol(self.request)}://{self.request.host}{link}"
         self.show(
             ctx,
             201,

@@ -119,13 +119,9 @@ def test_an_older_layout_is_moved_into_the_services_directory(tmp_path):
         accounts.remove_installation(home, prefix)
 
 
-def test_isolation_needs_root(monkeypatch):
-    monkeypatch.setenv("DATAPILOT_ISOLATION", "accounts")
-    if os.geteuid() == 0:
-        assert DatapilotConfig().isolation == "accounts"
-    else:
-        with pytest.raises(Exception, match="root"):
-            DatapilotConfig().isolation  # noqa: B018
+def test_isolation_defaults_to_accounts_as_root(monkeypatch):
+    monkeypatch.delenv("DATAPILOT_ISOLATION", raising=False)
+    assert DatapilotConfig().isolation == ("accounts" if os.geteuid() == 0 else "off")
     monkeypatch.setenv("DATAPILOT_ISOLATION", "off")
     assert not DatapilotConfig().isolated
 

@@ -10,6 +10,7 @@ import io
 import json
 import re
 import socket
+from urllib.parse import quote
 
 import pandas as pd
 import pyarrow as pa
@@ -47,12 +48,19 @@ def world(hub):
     return {"tokens": tokens, "job": job}
 
 
-def test_health_needs_no_login(hub):
-    r = hub.api("GET", "/health")
-    assert r.status_code == 200
-    body = r.json()
-    assert body["status"] == "ok"
-    assert {"catalog", "storage", "compute"} <= set(body)
+def test_health_needs_no_login_and_tells_only_admins_how_it_is_built(hub, world):
+    """Anyone learns that the service is up; the catalog dialect and revision, the storage
+    location and the compute kind only a hub admin (its token, the admin service's)."""
+    for token in (None, "not-a-token", world["tokens"]["alice"], world["tokens"]["mona"]):
+        r = hub.api("GET", "/health", token)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"status": "ok"}, token
+    for token in (hub.admin_token, hub.user_token("admin")):
+        body = hub.api("GET", "/health", token).json()
+        assert body["status"] == "ok"
+        assert body["catalog"]["dialect"] == hub.backend
+        assert body["catalog"]["revision"] and body["storage"]["url"]
+        assert body["compute"]["status"] == "ok"
 
 
 def test_anonymous_calls_are_401(hub, world):
@@ -356,7 +364,7 @@ def test_viewer_cannot_cancel_someone_elses_job(hub, world):
             "/orgs/acme/datasets",
             {"data": {"name": "x", "mode": "merge"}, "files": {"file": ("x.csv", b"a\n")}},
             400,
-            "invalid_input",
+            "invalid_mode",
         ),
         (
             "POST",
@@ -548,3 +556,154 @@ def test_manager_deletes_a_dataset(hub, world):
     assert r.status_code == 204
     assert hub.api("GET", "/orgs/acme/datasets/scratch", t).status_code == 404
     assert not list((hub.service_home / "storage").glob("org-*/datasets/scratch"))
+
+
+# -- the identity of inputs: one contract, and no half-done change ------------------------
+
+# a trailing newline (re.match with $ let it through), surrounding whitespace, Unicode
+# look-alikes of ASCII letters, an invisible character
+TRICKY = ["acme\n", "acme ", " acme", "\u0430cme", "\uff41cme", "ac\u200bme"]
+
+
+def _catalog_orgs(hub) -> set[str]:
+    """Every organization slug in the hub's catalog, read from the database itself."""
+    from datapilot_hub.catalog import Catalog, Organization
+
+    catalog = Catalog(hub.db_url)
+    try:
+        with catalog.session(system=True) as db:
+            return {org.slug for org in db.query(Organization)}
+    finally:
+        catalog.dispose()
+
+
+def _hub_groups(hub) -> set[str]:
+    r = hub.hub_api("GET", "/groups")
+    assert r.status_code == 200, r.text
+    return {g["name"] for g in r.json()}
+
+
+@pytest.mark.parametrize("slug", TRICKY)
+def test_a_tricky_slug_is_400_and_creates_neither_org_nor_group(hub, world, slug):
+    before_orgs, before_groups = _catalog_orgs(hub), _hub_groups(hub)
+    r = hub.api("POST", "/orgs", hub.admin_token, json={"slug": slug, "name": "Tricky"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_name" and r.json()["details"]["field"] == "slug"
+    assert _catalog_orgs(hub) == before_orgs
+    assert _hub_groups(hub) == before_groups
+    # and as a path segment, for members and strangers alike
+    for token in (hub.admin_token, world["tokens"]["alice"]):
+        r = hub.api("GET", f"/orgs/{quote(slug, safe='')}/datasets", token)
+        assert r.status_code == 400 and r.json()["details"]["field"] == "org", r.text
+
+
+@pytest.mark.parametrize("name", ["sales\n", "sales ", "s\u0430les", "\uff53ales", "sa\u200bles"])
+def test_a_tricky_dataset_name_is_400(hub, world, name):
+    t = world["tokens"]["alice"]
+
+    def datasets():
+        return [d["name"] for d in hub.api("GET", "/orgs/acme/datasets", t).json()["datasets"]]
+
+    before = datasets()
+    r = hub.api("GET", f"/orgs/acme/datasets/{quote(name, safe='')}", t)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_name", r.text
+    r = hub.upload("acme", t, name, CSV)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_name" and r.json()["details"]["field"] == "name"
+    assert datasets() == before
+
+
+def test_a_tricky_mode_is_400(hub, world):
+    r = hub.upload("acme", world["tokens"]["alice"], "moded", CSV, mode="create\n")
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_mode" and r.json()["details"]["field"] == "mode"
+
+
+@pytest.fixture(scope="module")
+def names_org(hub, world):
+    """An organization of its own for the user-name tests, with one member."""
+    hub.create_org("names", "Names")
+    hub.add_member("names", "nell", "admin")
+    return "names"
+
+
+def _count_members(hub, org: str) -> tuple[dict[str, str], int]:
+    members = hub.api("GET", f"/orgs/{org}/members", hub.admin_token).json()["members"]
+    usage = hub.api("GET", f"/orgs/{org}", hub.admin_token).json()["usage"]["members"]
+    return {m["name"]: m["role"] for m in members}, usage
+
+
+@pytest.mark.parametrize(
+    "user",
+    # ("%2e%2e" is ".." to the hub: a literal ".." would be resolved by the client)
+    [
+        "nell\n",
+        "nell ",
+        "Nell",
+        "\uff4eell",
+        "ne\u200bll",
+        "ne\x07ll",
+        "%2e%2e",
+        "x" * 256,
+        "service:datapilot-login",
+    ],
+)
+def test_a_user_name_the_contract_refuses_is_400(hub, names_org, user):
+    before = _count_members(hub, names_org)
+    path = f"/orgs/{names_org}/members/{quote(user, safe='')}"
+    r = hub.api("PUT", path, hub.admin_token, json={"role": "viewer"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_name" and r.json()["details"]["field"] == "user"
+    assert _count_members(hub, names_org) == before
+    assert hub.api("DELETE", path, hub.admin_token).status_code in (400, 404)
+
+
+@pytest.mark.parametrize("user", ["bob smith", "bob,smith"])
+def test_a_user_name_the_hub_refuses_is_400_and_leaves_no_member(hub, names_org, user):
+    """Password accounts refuse spaces and commas: the hub's refusal is the answer."""
+    before = _count_members(hub, names_org)
+    path = f"/orgs/{names_org}/members/{quote(user, safe='')}"
+    r = hub.api("PUT", path, hub.admin_token, json={"role": "viewer"})
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["error"] == "invalid_name" and body["details"] == {"field": "user", "user": user}
+    assert user in body["message"]
+    # no membership row: the member count is what it was, and removing it is a clean 404
+    assert _count_members(hub, names_org) == before
+    r = hub.api("DELETE", path, hub.admin_token)
+    assert r.status_code == 404 and r.json()["error"] == "not_found", r.text
+    # the hub was left as it was too
+    assert hub.hub_api("GET", f"/users/{quote(user, safe='')}").status_code == 404
+    assert user not in hub.hub_api("GET", "/groups/org-names").json()["users"]
+
+
+async def test_org_creation_that_the_hub_fails_leaves_no_org(hub, world):
+    """The hub refuses half of the change (the token may make groups, not users): the
+    group it made is taken back, and the catalog never gets the organization."""
+    from datapilot_hub.catalog import Catalog
+    from datapilot_hub.domain._identity import Caller
+    from datapilot_hub.domain.orgs import OrgService
+    from datapilot_hub.errors import DatapilotError
+    from datapilot_hub.hubapi import HubClient
+
+    r = hub.hub_api(
+        "POST", "/users/admin/tokens", json={"scopes": ["admin:groups"], "expires_in": 600}
+    )
+    assert r.status_code == 201, r.text
+    catalog = Catalog(hub.db_url)
+    client = HubClient(api_url=f"{hub.url}/hub/api", token=r.json()["token"])
+    try:
+        with pytest.raises(DatapilotError) as failed:
+            await OrgService(catalog, client).create(Caller("zed"), "halfdone", "Half done")
+        assert failed.value.status == 502 and failed.value.code == "hub_unavailable"
+    finally:
+        await client.close()
+        catalog.dispose()
+    assert "halfdone" not in _catalog_orgs(hub)
+    assert "org-halfdone" not in _hub_groups(hub)
+    assert hub.hub_api("GET", "/users/zed").status_code == 404
+    r = hub.api("GET", "/orgs/halfdone", hub.admin_token)
+    assert r.status_code == 404
+    # and the slug is free for a creation that works
+    hub.create_org("halfdone")
+    assert "org-halfdone" in _hub_groups(hub)

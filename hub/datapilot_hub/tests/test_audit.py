@@ -274,7 +274,7 @@ def test_audit_filters_through_the_api(hub, world):
 def test_audit_csv_export(hub, world):
     t = world["tokens"]
     # a hostile member name and an unknown role: refused (400), recorded, exported inert
-    r = hub.api("PUT", "/orgs/acme/members/=HYPERLINK(1)", t["ada"], json={"role": "boss"})
+    r = hub.api("PUT", "/orgs/acme/members/=hyperlink(1)", t["ada"], json={"role": "boss"})
     assert r.status_code == 400
     r = hub.api("GET", "/orgs/acme/audit?format=csv", t["ada"], check=False)
     assert r.status_code == 200, r.text
@@ -282,8 +282,8 @@ def test_audit_csv_export(hub, world):
     assert 'filename="acme-audit.csv"' in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert len(rows) == len(_events(hub, t["ada"], "?limit=1000"))
-    hostile = [row for row in rows if "HYPERLINK" in row["target"]]
-    assert hostile and hostile[0]["target"] == "'=HYPERLINK(1)"
+    hostile = [row for row in rows if "hyperlink" in row["target"]]
+    assert hostile and hostile[0]["target"] == "'=hyperlink(1)"
     assert hostile[0]["outcome"] == "invalid_role" and hostile[0]["status"] == "400"
     # filters apply to the export
     r = hub.api("GET", "/orgs/acme/audit?format=csv&user=vera", t["ada"], check=False)
@@ -313,3 +313,45 @@ def test_audit_isolation_and_permission(hub, world):
     assert users <= {"service:datapilot-admin", "gary"}
     assert hub.api("GET", "/orgs/acme/audit", t["mona"]).status_code == 200
     assert hub.api("GET", "/orgs/acme/audit", None).status_code == 401
+
+
+def test_the_client_address_is_the_one_the_proxy_saw(hub, world):
+    """X-Real-Ip and the X-Forwarded-For a client sends are its own word: the audit log
+    records the last X-Forwarded-For entry, the one configurable-http-proxy appended."""
+    t = world["tokens"]
+    forged = {"X-Real-Ip": "6.6.6.6", "X-Forwarded-For": "6.6.6.6"}
+    for headers in (forged, {"X-Forwarded-For": "6.6.6.6, 7.7.7.7"}, {"X-Real-Ip": "6.6.6.6"}):
+        r = hub.api("DELETE", "/orgs/acme/members/forger", t["ada"], headers=headers)
+        assert r.status_code == 404, r.text
+        [event] = _events(hub, t["ada"], "?action=member.remove&limit=1")
+        assert (event["target"], event["client"]) == ("forger", "127.0.0.1"), (headers, event)
+
+
+def _request(headers: dict[str, str], peer: str | None = "127.0.0.1"):
+    """A request as tornado's HTTP server makes it, from a TCP peer or a Unix socket."""
+    from tornado.httputil import HTTPHeaders, HTTPServerRequest
+
+    request = HTTPServerRequest("GET", "/", headers=HTTPHeaders(headers))
+    # what tornado sets from the connection: the peer's address, "0.0.0.0" for a Unix socket
+    request.remote_ip = peer or "0.0.0.0"
+    return request
+
+
+@pytest.mark.parametrize(
+    "headers, peer, client",
+    [
+        # through the proxy: its own entry is the last one
+        ({"X-Forwarded-For": "127.0.0.1"}, "127.0.0.1", "127.0.0.1"),
+        ({"X-Forwarded-For": "6.6.6.6,10.1.2.3", "X-Real-Ip": "6.6.6.6"}, "127.0.0.1", "10.1.2.3"),
+        ({"X-Forwarded-For": "6.6.6.6, 2001:db8::1"}, "127.0.0.1", "2001:db8::1"),
+        ({"X-Forwarded-For": "::ffff:192.0.2.7"}, "127.0.0.1", "192.0.2.7"),
+        ({"X-Forwarded-For": "6.6.6.6,not-an-address"}, "127.0.0.1", None),
+        # straight from the hub (no proxy): the peer, and none over a Unix socket
+        ({"X-Real-Ip": "6.6.6.6"}, "127.0.0.1", "127.0.0.1"),
+        ({}, None, None),
+    ],
+)
+def test_client_address(headers, peer, client):
+    from datapilot_hub.service.handlers.base import client_address
+
+    assert client_address(_request(headers, peer)) == client

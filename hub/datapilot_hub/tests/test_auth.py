@@ -327,6 +327,8 @@ def oidc_hub():
         DATAPILOT_OIDC_CLIENT_ID=provider.client_id,
         DATAPILOT_OIDC_CLIENT_SECRET=provider.client_secret,
         DATAPILOT_AUTH_ORG_MAPPING=json.dumps({"Acme Managers": "acme:manager"}),
+        # this provider's groups are made by its administrator: read acme:analyst directly
+        DATAPILOT_AUTH_ORG_ROLE_CLAIMS="1",
     )
     try:
         hub.start()
@@ -421,12 +423,28 @@ def test_parse_org_role():
 def test_memberships_for_claims(monkeypatch):
     monkeypatch.setenv("DATAPILOT_AUTH_ORG_MAPPING", json.dumps({"it": "acme:admin"}))
     auth = DatapilotOIDCAuthenticator()
-    claims = ["acme:viewer", "it", "beta:analyst", "nonsense", "beta:viewer"]
-    assert auth.memberships_for(claims) == {"acme": "admin", "beta": "analyst"}
-    auth.org_role_claims = False
+    claims = ["acme:viewer", "it", "beta:analyst", "nonsense", "beta:viewer", "acme\n:admin"]
+    # by default only the mapping: a group anyone could make names no organization
+    assert auth.org_role_claims is False
     assert auth.memberships_for(claims) == {"acme": "admin"}
+    auth.org_role_claims = True
+    assert auth.memberships_for(claims) == {"acme": "admin", "beta": "analyst"}
+    monkeypatch.setenv("DATAPILOT_AUTH_ORG_ROLE_CLAIMS", "1")
+    assert DatapilotOIDCAuthenticator().org_role_claims is True
     with pytest.raises(Exception, match="not '<org>:<role>'"):
         auth.org_role_mapping = {"x": "acme:owner"}
+
+
+def _github_login(teams: list[tuple[str, str]]) -> dict:
+    """The auth model GitHubOAuthenticator makes for a user in these (org, team) pairs."""
+    return {
+        "name": "octo",
+        "admin": None,
+        "auth_state": {
+            "token_response": {"access_token": "not-used", "token_type": "bearer"},
+            "teams": [{"organization": {"login": org}, "slug": team} for org, team in teams],
+        },
+    }
 
 
 def test_github_teams_are_the_claims():
@@ -440,6 +458,45 @@ def test_github_teams_are_the_claims():
     assert claims == ["acme:analyst", "acme:data-team"]
     auth.org_role_mapping = {"acme:data-team": "acme:manager"}
     assert auth.memberships_for(claims) == {"acme": "manager"}
+
+
+async def test_a_github_org_named_like_a_slug_gets_nothing_by_default(monkeypatch):
+    """Anyone can create the GitHub organization "acme" with a team "admin"."""
+    monkeypatch.delenv("DATAPILOT_AUTH_ORG_ROLE_CLAIMS", raising=False)
+    monkeypatch.delenv("DATAPILOT_GITHUB_TRUSTED_ORGS", raising=False)
+    auth = DatapilotGitHubOAuthenticator()
+    login = _github_login([("acme", "admin"), ("globex", "analyst")])
+    assert auth.memberships_for(auth.org_claims(login)) == {}
+    assert await auth.check_allowed("octo", login) is False
+    assert auth.trusted_github_orgs == set() and auth.org_role_claims is False
+    # turning direct claims on is not enough: the GitHub organization must be trusted
+    auth.org_role_claims = True
+    assert auth.memberships_for(auth.org_claims(login)) == {}
+    assert await auth.check_allowed("octo", login) is False
+
+
+async def test_github_teams_map_through_the_mapping_or_a_trusted_org(monkeypatch):
+    monkeypatch.delenv("DATAPILOT_AUTH_ORG_ROLE_CLAIMS", raising=False)
+    monkeypatch.setenv("DATAPILOT_GITHUB_TRUSTED_ORGS", "Acme, initech")
+    monkeypatch.setenv(
+        "DATAPILOT_AUTH_ORG_MAPPING", json.dumps({"globex-corp:data": "globex:analyst"})
+    )
+    auth = DatapilotGitHubOAuthenticator()
+    assert auth.trusted_github_orgs == {"acme", "initech"} and auth.org_role_claims is True
+    trusted = _github_login([("ACME", "admin"), ("acme", "data-team")])
+    assert auth.memberships_for(auth.org_claims(trusted)) == {"acme": "admin"}
+    assert await auth.check_allowed("octo", trusted) is True
+    # an organization nobody listed: only the team the mapping names exactly
+    mapped = _github_login([("globex-corp", "data"), ("globex", "admin"), ("evil", "admin")])
+    assert auth.memberships_for(auth.org_claims(mapped)) == {"globex": "analyst"}
+    assert await auth.check_allowed("octo", mapped) is True
+    stranger = _github_login([("globex", "admin"), ("acme-fake", "admin")])
+    assert await auth.check_allowed("octo", stranger) is False
+    # and $DATAPILOT_AUTH_ORG_ROLE_CLAIMS=0 leaves only the mapping
+    monkeypatch.setenv("DATAPILOT_AUTH_ORG_ROLE_CLAIMS", "0")
+    auth = DatapilotGitHubOAuthenticator()
+    assert auth.memberships_for(auth.org_claims(trusted)) == {}
+    assert auth.memberships_for(auth.org_claims(mapped)) == {"globex": "analyst"}
 
 
 def test_github_login_goes_to_github_with_the_org_scope(hub_home):

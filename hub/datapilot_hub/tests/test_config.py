@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from traitlets.config import Configurable
 
@@ -10,14 +12,12 @@ from datapilot_hub.permissions import PERMISSIONS, ROLE_PERMISSIONS, has_permiss
 from datapilot_hub.service.app import DataService
 from datapilot_hub.spawner import DatapilotSpawner
 
+from .utils import HubProcess
+
 
 @pytest.mark.parametrize("cls", [DatapilotConfig, DataService, DatapilotSpawner])
 def test_every_config_trait_has_help(cls: type[Configurable]):
-    own = (
-        set(cls.class_own_traits(config=True))
-        if cls is not DatapilotSpawner
-        else {"datapilot_url", "home_root"}
-    )
+    own = set(cls.class_own_traits(config=True))
     for name in own:
         trait = cls.class_traits()[name]
         assert trait.help and len(trait.help.strip()) > 20, f"{cls.__name__}.{name} has no help"
@@ -52,3 +52,31 @@ def test_role_table():
     assert has_permission("analyst", "notebooks:run")
     with pytest.raises(KeyError):
         has_permission("admin", "data:everything")
+
+
+def test_data_service_settings_in_jupyterhub_config_reach_the_service(hub_home):
+    """``c.DataService.*`` below install_datapilot's call applies to the service's process."""
+    hub = HubProcess(hub_home, config="c.DataService.allow_self_service_orgs = True")
+    hub.start()
+    try:
+        hub.create_org("acme")
+        hub.add_member("acme", "alice", "viewer")
+        r = hub.api("POST", "/orgs", hub.user_token("alice"), json={"slug": "alices", "name": "A"})
+        assert r.status_code == 201, r.text
+    finally:
+        hub.stop()
+
+
+def test_a_setting_the_service_cannot_take_is_named():
+    from traitlets.config import Config
+
+    from datapilot_hub._install import service_config_json
+
+    c = Config()
+    c.DataService.max_columns = 10
+    c.JupyterHub.port = 1  # not the service's
+    assert json.loads(service_config_json(c)) == {"DataService": {"max_columns": 10}}
+    c.DataService.plans = {"free": {"members": 3}}
+    c.DataService.hook = print
+    with pytest.raises(ValueError, match="c.DataService.hook"):
+        service_config_json(c)

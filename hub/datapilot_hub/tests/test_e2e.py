@@ -178,6 +178,18 @@ def test_a_removed_member_loses_access_at_once(scenario):
     assert "ben" not in hub.hub_api("GET", "/groups/org-acme").json()["users"]
 
 
+def test_a_member_made_viewer_loses_their_running_server(scenario):
+    hub = scenario["hub"]
+    hub.add_member("acme", "cleo", "analyst")
+    token = hub.user_token("cleo")
+    r = hub.start_server("cleo", "acme", token)
+    assert r.status_code in (201, 202), r.text
+    hub.add_member("acme", "cleo", "viewer")
+    assert "acme" not in hub.hub_api("GET", "/users/cleo").json()["servers"]
+    # still a member, who reads as a viewer does
+    assert hub.api("GET", "/orgs/acme/datasets", token).status_code == 200
+
+
 def test_the_example_notebook_runs_in_a_user_server(scenario):
     import nbformat
 

@@ -19,9 +19,19 @@ import pytest
 
 from datapilot_hub.catalog import Job
 from datapilot_hub.domain.datasets import DatasetService, ReadRequest
-from datapilot_hub.domain.ingest import Ingestor, IngestRequest, Limits, normalize_names, sniff
+from datapilot_hub.domain.ingest import (
+    Ingestor,
+    IngestRequest,
+    Limits,
+    Sniffed,
+    normalize_names,
+    sniff,
+    validate_options,
+)
 from datapilot_hub.domain.jobs import JobRunner
 from datapilot_hub.errors import DatapilotError
+
+from .utils import lying_workbook
 
 
 class Corpus:
@@ -445,6 +455,126 @@ def test_excel_bomb_is_refused(tmp_path):
     with pytest.raises(DatapilotError) as e:
         sniff(str(path), "bomb.xlsx", {}, Limits())
     assert e.value.code == "compression_bomb"
+
+
+def test_workbook_parts_are_counted_as_they_inflate_not_read_from_the_directory(tmp_path):
+    pytest.importorskip("openpyxl")
+    path = tmp_path / "lying.xlsx"
+    lying_workbook(path, 64 * 1024**2)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.getinfo("xl/worksheets/sheet1.xml").file_size == 2000  # the directory lies
+    with pytest.raises(DatapilotError) as e:
+        sniff(str(path), "lying.xlsx", {}, Limits())
+    assert (e.value.status, e.value.code) == (413, "compression_bomb")
+    assert "xl/worksheets/sheet1.xml" in e.value.message
+    # the total too, with any ratio allowed
+    with pytest.raises(DatapilotError) as e:
+        sniff(str(path), "lying.xlsx", {}, Limits(max_uncompressed=8 * 1024**2, max_ratio=10**6))
+    assert e.value.code == "compression_bomb" and e.value.details["limit"] == 8 * 1024**2
+
+
+async def test_a_gzip_bomb_is_stopped_while_it_inflates(corpus, tmp_path):
+    # 16 KB that inflate to 16 MiB: stopped by its ratio once it has given 1 MiB
+    bomb = gzip.compress(b"a,b\n" + b"0,0\n" * (4 * 1024**2), 9)
+    job = corpus.ingest(bomb, "bomb.csv.gz", "bomb")
+    assert job["state"] == "failed", job
+    assert (job["result"]["status"], job["result"]["error"]) == (413, "compression_bomb")
+    # stopped at max_uncompressed too, whatever the ratio
+    big = Corpus(
+        corpus.catalog,
+        corpus.storage,
+        corpus.ctx,
+        tmp_path,
+        Limits(max_uncompressed=4 * 1024**2, max_ratio=10**6),
+    )
+    job = big.ingest(bomb, "bomb.csv.gz", "bomb")
+    assert job["state"] == "failed", job
+    assert job["result"]["error"] == "compression_bomb"
+    assert job["result"]["details"]["limit"] == 4 * 1024**2
+    # and nothing is left: no dataset, no files, no spool
+    assert corpus.service.list(corpus.ctx) == []
+    assert corpus.storage.files(f"org-{corpus.ctx.org_id}/datasets/bomb") == []
+    assert not list(tmp_path.glob("spool-*"))
+
+
+def test_a_zip_member_is_counted_while_it_inflates(tmp_path):
+    from datapilot_hub.domain.ingest._sniff import open_text_source
+
+    path = tmp_path / "data.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("data.csv", b"a,b\n" + b"0,0\n" * (2 * 1024**2))
+    member = Sniffed(format="csv", compression="zip", member="data.csv")
+    for limits in (Limits(), Limits(max_uncompressed=4 * 1024**2, max_ratio=10**6)):
+        with pytest.raises(DatapilotError) as e:
+            with open_text_source(str(path), member, limits, "data.zip") as f:
+                while f.read(1024**2):
+                    pass
+        assert (e.value.status, e.value.code) == (413, "compression_bomb")
+        assert "data.csv" in e.value.message
+
+
+async def test_a_damaged_gzip_fails_its_job_as_corrupt(corpus):
+    whole = gzip.compress(b"a,b\n" + b"".join(b"%d,%d\n" % (i, i * 7) for i in range(200_000)))
+    job = corpus.ingest(whole[: len(whole) // 2], "cut.csv.gz", "cut")
+    assert job["state"] == "failed", job
+    assert (job["result"]["status"], job["result"]["error"]) == (422, "corrupt_file")
+
+
+async def test_a_first_line_longer_than_the_sample_is_read_to_its_end(corpus):
+    title = b"Report: " + b"x" * (300 * 1024)  # one cell, longer than the sniffed sample
+    info = corpus.ok(title + b"\nid,amount\n1,2.5\n2,3.5\n", "report.csv", "report")
+    assert types_of(info) == {"id": "integer", "amount": "number"}
+    assert info["report"]["skipped_lines"] == 1
+
+
+def test_a_file_without_line_breaks_is_line_too_long(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_bytes(b"a" * (3 * 1024**2))
+    with pytest.raises(DatapilotError) as e:
+        sniff(str(path), "one.csv", {}, Limits())
+    assert (e.value.status, e.value.code) == (422, "line_too_long")
+    assert e.value.details["limit"] == Limits().max_line_bytes
+
+
+@pytest.mark.parametrize(
+    "content, filename",
+    [
+        (b"a,b\n1,2\n" + b"x" * (200 * 1024) + b",3\n4,5\n", "long.csv"),
+        (b'{"a": 1}\n{"a": "' + b"x" * (200 * 1024) + b'"}\n', "long.jsonl"),
+    ],
+)
+async def test_a_line_over_the_limit_fails_its_job_as_line_too_long(
+    corpus, tmp_path, content, filename
+):
+    limited = Corpus(
+        corpus.catalog, corpus.storage, corpus.ctx, tmp_path, Limits(max_line_bytes=64 * 1024)
+    )
+    job = limited.ingest(content, filename, "long")
+    assert job["state"] == "failed", job
+    assert (job["result"]["status"], job["result"]["error"]) == (422, "line_too_long")
+
+
+@pytest.mark.parametrize(
+    "options, field",
+    [
+        ({"encoding": "rot13"}, "options.encoding"),
+        ({"encoding": "hex"}, "options.encoding"),
+        ({"encoding": "no-such-codec"}, "options.encoding"),
+        ({"encoding": 5}, "options.encoding"),
+        ({"delimiter": 5}, "options.delimiter"),
+        ({"delimiter": ";;"}, "options.delimiter"),
+        ({"delimiter": '"'}, "options.delimiter"),
+    ],
+)
+def test_bad_encoding_and_delimiter_options_are_400(options, field):
+    with pytest.raises(DatapilotError) as e:
+        validate_options(options)
+    assert (e.value.status, e.value.details["field"]) == (400, field)
+
+
+def test_known_encodings_and_delimiters_are_options():
+    for options in ({"encoding": "latin-1"}, {"encoding": "UTF-16"}, {"delimiter": ";"}, {}):
+        assert validate_options(options) == options
 
 
 async def test_limits_on_columns_and_cells(corpus, tmp_path):

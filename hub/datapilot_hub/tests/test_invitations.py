@@ -242,3 +242,27 @@ def test_a_new_user_signs_up_and_joins_in_the_browser(hub, team):
         browser.close()
     me = hub.api("GET", "/me", hub.user_token("newbie")).json()
     assert ("north", "analyst") in [(o["slug"], o["role"]) for o in me["organizations"]]
+
+
+def test_a_name_the_hub_refuses_uses_up_nothing(hub, team):
+    """A hub user made with upper-case letters (the hub's API allows it) cannot be a group
+    member: the group API lowercases names. Accepting is refused with nothing changed."""
+    hub.create_org("west", "West Ltd")  # of its own: the plan caps members per organization
+    hub.add_member("west", "wanda", "admin")
+    wanda = hub.user_token("wanda")
+    assert hub.hub_api("POST", "/users/Quentin").status_code == 201
+    quentin = hub.user_token("Quentin")
+    inv = hub.api("POST", "/orgs/west/invitations", wanda, json={}).json()
+    r = hub.api("POST", f"/invitations/{inv['code']}/accept", quentin)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_name" and r.json()["details"]["user"] == "Quentin"
+    listed = hub.api("GET", "/orgs/west/invitations", wanda).json()["invitations"]
+    assert [i["state"] for i in listed] == ["pending"]
+    members = hub.api("GET", "/orgs/west/members", wanda).json()["members"]
+    assert [m["name"] for m in members] == ["wanda"]
+    assert hub.hub_api("GET", "/groups/org-west").json()["users"] == ["wanda"]
+    assert hub.api("GET", "/me", quentin).json()["organizations"] == []
+    # the invitation still works for someone the hub accepts
+    assert hub.hub_api("POST", "/users/quinn").status_code == 201
+    r = hub.api("POST", f"/invitations/{inv['code']}/accept", hub.user_token("quinn"))
+    assert r.status_code == 200, r.text

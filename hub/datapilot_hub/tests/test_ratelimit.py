@@ -239,7 +239,9 @@ def limited_hub(request, tmp_path_factory):
     env = {
         "DATAPILOT_RATE_LIMITS": json.dumps(
             {"download": {"user": "2/minute"}, "ingest": {"user": None, "org": "1/hour"}}
-        )
+        ),
+        # refusals are counted per caller and window, written when it closes
+        "DATAPILOT_AUDIT_REFUSAL_WINDOW": "1",
     }
     prefix = None
     if request.param == "redis":
@@ -296,11 +298,16 @@ def test_hub_answers_429_with_retry_after(limited_hub):
     # mona's budget is her own
     assert hub.api("GET", "/orgs/acme/datasets/sales/data", mona).status_code == 200
 
-    # the refusals are in the audit log, with their outcome
-    events = hub.api("GET", "/orgs/acme/audit?limit=20", mona).json()["events"]
-    refused = [e for e in events if e["outcome"] == "rate_limited"]
-    assert {(e["action"], e["user"]) for e in refused} == {
-        ("dataset.read", "alice"),
-        ("dataset.import", "mona"),
+    # the refusals are in the audit log, with their outcome, once their window closed
+    deadline = time.monotonic() + 20
+    while True:
+        events = hub.api("GET", "/orgs/acme/audit?limit=20", mona).json()["events"]
+        refused = [e for e in events if e["outcome"] == "rate_limited"]
+        if len(refused) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert {(e["action"], e["user"], e["details"]["count"]) for e in refused} == {
+        ("dataset.read", "alice", 1),
+        ("dataset.import", "mona", 1),
     }
     assert all(e["status"] == 429 for e in refused)

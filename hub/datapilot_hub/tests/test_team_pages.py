@@ -177,6 +177,13 @@ def test_add_change_role_and_remove_a_member(team):
     assert r.status_code == 400 and "role must be one of" in _flash(r)
     r = _submit(ava, url, {"action": "explode"})
     assert r.status_code == 400 and "action must be one of" in r.text
+    # a name the hub refuses (password accounts: no spaces) is a 400 that adds no one
+    r = _submit(ava, url, {"action": "add", "user": "ann smith", "role": "viewer"})
+    assert r.status_code == 400 and "refuses the user name" in _flash(r), r.text[:300]
+    assert "ann smith" in _flash(r)
+    assert "ann smith" not in _members(hub, token)
+    r = _submit(ava, url, {"action": "remove", "user": "ann smith"})
+    assert r.status_code == 404, r.text[:300]
     # without the form's _xsrf token the login cookie is not accepted for a POST
     r = ava.post(url, data={"action": "add", "user": "ann", "role": "viewer"})
     assert r.status_code == 403

@@ -63,8 +63,16 @@ class HubProcess:
         DATAPILOT_DB_URL (catalog); SQLite under ``home`` when None.
     """
 
-    def __init__(self, home: Path, db_url: str | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        home: Path,
+        db_url: str | None = None,
+        env: dict[str, str] | None = None,
+        config: str = "",
+    ):
         self.home = Path(home).resolve()
+        # lines added to jupyterhub_config.py, after its call to install_datapilot
+        self.extra_config = config
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_token = secrets.token_hex(16)
@@ -101,12 +109,13 @@ class HubProcess:
         STARTED_HUBS.append(self)
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log = log
+        config_file = REPO / "jupyterhub_config.py"
+        if self.extra_config:
+            extended = self.home / "test_jupyterhub_config.py"
+            extended.write_text(f"exec(open({str(config_file)!r}).read())\n{self.extra_config}\n")
+            config_file = extended
         self.proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("jupyterhub")),
-                "-f",
-                str(REPO / "jupyterhub_config.py"),
-            ],
+            [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(config_file)],
             cwd=self.home,
             env=self.env,
             stdout=log,
@@ -399,3 +408,80 @@ async def run_in_kernel(
             ws.close()
             await c.delete(f"api/kernels/{kernel_id}")
         return out
+
+
+def hub_processes(hub: HubProcess) -> dict:
+    """The hub's processes by role (``psutil.Process``): ``hub``, ``proxy``, ``service``,
+    ``culler``, and each notebook server as ``server:<account it runs under>``."""
+    import psutil
+
+    found = {"hub": psutil.Process(hub.proc.pid)}
+    for child in found["hub"].children(recursive=True):
+        try:
+            cmd = " ".join(child.cmdline())
+            if "configurable-http-proxy" in cmd:
+                found["proxy"] = child
+            elif "datapilot_hub.service" in cmd:
+                found["service"] = child
+            elif "jupyterhub_idle_culler" in cmd:
+                found["culler"] = child
+            elif "jupyterhub-singleuser" in cmd:
+                found[f"server:{child.username()}"] = child
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def service_process(hub: HubProcess):
+    """The data service's process among the hub's children (a ``psutil.Process``)."""
+    try:
+        return hub_processes(hub)["service"]
+    except KeyError:
+        raise LookupError(f"no data service among the hub's processes:\n{hub.log_tail()}") from None
+
+
+def lie_about_size(path: Path, member: str, size: int) -> None:
+    """Make a zip's directory (central and local headers) say ``member`` inflates to
+    ``size`` bytes, as a hostile archive does."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    name = member.encode()
+    for signature, name_length_at, name_at, size_at in (
+        (b"PK\x03\x04", 26, 30, 22),
+        (b"PK\x01\x02", 28, 46, 24),
+    ):
+        i = data.find(signature)
+        while i != -1:
+            (n,) = struct.unpack("<H", data[i + name_length_at : i + name_length_at + 2])
+            if data[i + name_at : i + name_at + n] == name:
+                data[i + size_at : i + size_at + 4] = struct.pack("<I", size)
+            i = data.find(signature, i + 4)
+    path.write_bytes(bytes(data))
+
+
+def lying_workbook(path: Path, padding: int) -> bytes:
+    """Write a real workbook whose sheet holds ``padding`` bytes of blanks its directory
+    hides (it says 2,000 bytes); returns the same workbook without them.
+
+    Its reader inflates the whole sheet whatever the directory says (measured: a 512 MiB
+    sheet declared as 2,000 bytes took fastexcel to 1.2 GB).
+    """
+    import io
+    import zipfile
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["a", "b"])
+    wb.active.append([1, 2])
+    plain = io.BytesIO()
+    wb.save(plain)
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"<sheetData>", b"<sheetData>" + b" " * padding)
+            dst.writestr(info.filename, data)
+    lie_about_size(path, "xl/worksheets/sheet1.xml", 2000)
+    return plain.getvalue()

@@ -3,7 +3,6 @@
 from ._infer import TYPES, logical_type
 from ._pipeline import (
     ALL_SHEETS,
-    MODES,
     Ingestor,
     IngestRequest,
     normalize_names,
@@ -16,7 +15,6 @@ from ._workbook import workbook_sheets
 __all__ = [
     "ALL_SHEETS",
     "EXCEL_FORMATS",
-    "MODES",
     "TYPES",
     "IngestRequest",
     "Ingestor",

@@ -30,19 +30,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from ...catalog import Catalog, Dataset, DatasetVersion, utcnow
 from ...errors import DatapilotError
 from ...storage import Storage, parquet_writer
 from ..jobs import JobHandle
 from ._infer import TYPES, ColumnProfile, Locale, clean_text, convert, logical_type
-from ._sniff import EXCEL_FORMATS, Limits, Sniffed, sniff
+from ._sniff import EXCEL_FORMATS, Limits, Sniffed, sniff, text_encoding
 from ._sources import open_source
 from ._workbook import workbook_sheets
 
 log = logging.getLogger(__name__)
 
-MODES = ("create", "replace", "append")
 # options.sheet: every sheet of the workbook, each its own dataset
 ALL_SHEETS = "*"
 OPTION_KEYS = {
@@ -106,6 +107,19 @@ def validate_options(options: Any) -> dict[str, Any]:
     for key in ("header", "dayfirst", "dedupe", "allow_schema_change"):
         if key in options and not isinstance(options[key], bool):
             raise bad(key, "must be true or false.")
+    # (null or empty: sniffed, as when left out)
+    if options.get("encoding") not in (None, "") and text_encoding(options["encoding"]) is None:
+        raise bad(
+            "encoding",
+            f"must name a text encoding (utf-8, cp1252, latin-1, utf-16...), not"
+            f" {options['encoding']!r}.",
+        )
+    if options.get("delimiter") not in (None, "") and not (
+        isinstance(options["delimiter"], str)
+        and len(options["delimiter"]) == 1
+        and options["delimiter"] not in '"\r\n'
+    ):
+        raise bad("delimiter", "must be one character (not a quote or a line break).")
     if "decimal" in options and options["decimal"] not in (".", ","):
         raise bad("decimal", "must be '.' or ','.")
     if "thousands" in options and options["thousands"] not in (",", ".", " ", "'", "", None):
@@ -308,12 +322,13 @@ class Ingestor:
                 source.close()
                 raise DatapilotError(422, "no_columns", f"{req.source_name} has no columns.")
         try:
-            version, parent, stored = self._reserve_version(req)
+            reserved = self._reserve_version(req)
         except BaseException:
             if source is not None:
                 source.close()
             raise
-        types = {**stored.get("types", {}), **options.get("types", {})}
+        version, parent = reserved.version, reserved.parent
+        types = {**reserved.options.get("types", {}), **options.get("types", {})}
         out_dir = self.storage.dataset_version_dir(req.org_id, req.dataset, version)
         handle.set_output(out_dir)
         path = f"{out_dir}/part-0.parquet"
@@ -323,7 +338,9 @@ class Ingestor:
             columns, rows, report = self._ingest_text(
                 req, source, sniffed, options, types, parent, path, handle
             )
-        return _Staged(req, version, parent, out_dir, columns, rows, report, types)
+        return _Staged(
+            req, reserved.dataset_id, version, parent, out_dir, columns, rows, report, types
+        )
 
     # ---- pass one and two for text ---------------------------------------------------
 
@@ -689,81 +706,172 @@ class Ingestor:
 
     # ---- catalog ---------------------------------------------------------------------
 
-    def _reserve_version(self, req: IngestRequest):
-        """Hand out the next version number; (version, parent version, dataset options)."""
-        with self.catalog.session(req.org_id) as db:
-            ds = Dataset.find(db, req.org_id, req.dataset)
-            visible = ds is not None and ds.current_version is not None
-            if req.mode == "create" and visible:
-                raise DatapilotError(
-                    409,
-                    "dataset_exists",
-                    f"A dataset named {req.dataset!r} already exists; use mode replace or append.",
-                    dataset=req.dataset,
+    def _reserve_version(self, req: IngestRequest) -> _Reservation:
+        """Hand out the next version number and note the version it builds on.
+
+        The number comes from one atomic increment of ``next_version``, so two jobs never
+        share a directory; the parent is the current version at that moment, which
+        :meth:`_publish` checks is still current.
+        """
+        try:
+            with self.catalog.session(req.org_id) as db:
+                return self._reserve_in(db, req)
+        except IntegrityError:
+            # another job inserted the dataset's row between our look and our insert:
+            # once more, now finding that row
+            with self.catalog.session(req.org_id) as db:
+                return self._reserve_in(db, req)
+
+    @staticmethod
+    def _reserve_in(db, req: IngestRequest) -> _Reservation:
+        ds = Dataset.find(db, req.org_id, req.dataset)
+        if ds is None and req.mode == "create":
+            ds = Dataset(organization_id=req.org_id, name=req.dataset, created_by=req.user)
+            db.add(ds)
+            db.flush()
+        if ds is not None:
+            # the increment is the first write of the transaction: it takes the row's lock
+            # (SQLite: the database's) before anything is read back, so what follows is
+            # what the other writers left, and no two jobs get one number
+            db.execute(
+                update(Dataset)
+                .where(Dataset.id == ds.id)
+                .values(next_version=Dataset.next_version + 1)
+                .execution_options(synchronize_session=False)
+            )
+            db.refresh(ds)
+        visible = ds is not None and ds.current_version is not None
+        if req.mode == "create" and visible:
+            raise _exists(req.dataset)
+        if req.mode != "create" and not visible:
+            raise DatapilotError(
+                404,
+                "not_found",
+                f"No dataset named {req.dataset!r} is visible to you.",
+                dataset=req.dataset,
+            )
+        parent = None
+        if visible:
+            cur = db.scalar(
+                select(DatasetVersion).where(
+                    DatasetVersion.dataset_id == ds.id,
+                    DatasetVersion.version == ds.current_version,
                 )
-            if req.mode != "create" and not visible:
-                raise DatapilotError(
-                    404,
-                    "not_found",
-                    f"No dataset named {req.dataset!r} is visible to you.",
-                    dataset=req.dataset,
-                )
-            if ds is None:
-                ds = Dataset(
-                    organization_id=req.org_id,
-                    name=req.dataset,
-                    next_version=1,
-                    created_by=req.user,
-                    options=None,
-                )
-                db.add(ds)
-                db.flush()
-            version = ds.next_version
-            ds.next_version = version + 1
-            parent = None
-            if visible:
-                cur = ds.current
-                parent = {
-                    "version": cur.version,
-                    "path": cur.path,
-                    "rows": cur.rows,
-                    "columns": cur.columns,
-                }
-            return version, parent, dict(ds.options or {})
+            )
+            parent = {
+                "version": cur.version,
+                "path": cur.path,
+                "rows": cur.rows,
+                "columns": cur.columns,
+            }
+        return _Reservation(ds.id, ds.next_version - 1, parent, dict(ds.options or {}))
 
     def _publish(self, staged: list[_Staged], job_id: str) -> None:
-        """Make the staged versions current, in one catalog transaction."""
+        """Make the staged versions current, in one catalog transaction, or none of them.
+
+        Each version becomes current only if the version it was built on still is (a
+        compare-and-set on ``current_version``): a job that another writer of the dataset
+        overtook fails with a 409 and publishes nothing, so no version is lost and
+        ``current_version`` never goes back.
+        """
         sizes = [self.storage.size(v.out_dir) for v in staged]
         with self.catalog.session(staged[0].req.org_id) as db:
             for v, nbytes in zip(staged, sizes, strict=True):
                 req = v.req
-                ds = Dataset.find(db, req.org_id, req.dataset)
-                if ds is None:
-                    raise DatapilotError(
-                        409, "dataset_deleted", f"{req.dataset!r} was deleted meanwhile."
+                now = utcnow()
+                base = v.parent["version"] if v.parent else None
+                values: dict[str, Any] = {"current_version": v.version, "updated": now}
+                if base is None:
+                    # the first version's author creates the dataset, whoever made the row
+                    values.update(created_by=req.user, created=now)
+                moved = db.execute(
+                    update(Dataset)
+                    .where(
+                        Dataset.id == v.dataset_id,
+                        Dataset.organization_id == req.org_id,
+                        Dataset.current_version.is_(None)
+                        if base is None
+                        else Dataset.current_version == base,
                     )
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+                if moved.rowcount != 1:
+                    raise _overtaken(db, v)
+                if v.types:
+                    # type overrides stay with the dataset: every later append and replace
+                    ds = db.get(Dataset, v.dataset_id)
+                    ds.options = {**(ds.options or {}), "types": v.types}
                 db.add(
                     DatasetVersion(
                         organization_id=req.org_id,
-                        dataset_id=ds.id,
+                        dataset_id=v.dataset_id,
                         version=v.version,
                         columns=v.columns,
                         rows=v.rows,
                         bytes=nbytes,
                         path=v.out_dir,
-                        parent_version=v.parent["version"] if v.parent else None,
+                        parent_version=base,
                         lineage={"operation": req.mode, "source": req.source_name, "job": job_id},
                         report=v.report,
                         source_name=req.source_name,
                         created_by=req.user,
-                        created=utcnow(),
+                        created=now,
                     )
                 )
-                if v.types:
-                    # type overrides stay with the dataset: every later append and replace
-                    ds.options = {**(ds.options or {}), "types": v.types}
-                ds.current_version = v.version
-                ds.updated = utcnow()
+
+
+def _exists(name: str) -> DatapilotError:
+    return DatapilotError(
+        409,
+        "dataset_exists",
+        f"A dataset named {name!r} already exists; use mode replace or append.",
+        dataset=name,
+    )
+
+
+def _overtaken(db, v: _Staged) -> DatapilotError:
+    """Why a staged version cannot be published: its dataset moved on, or went away."""
+    name = v.req.dataset
+    ds = db.get(Dataset, v.dataset_id, populate_existing=True)
+    if ds is None:
+        return DatapilotError(
+            409,
+            "dataset_deleted",
+            f"{name!r} was deleted while this job ran; nothing was published.",
+            dataset=name,
+        )
+    if v.parent is None:
+        return DatapilotError(
+            409,
+            "dataset_exists",
+            f"Another job created {name!r} while this one ran; nothing was published."
+            " Use mode replace or append.",
+            dataset=name,
+            current_version=ds.current_version,
+        )
+    base = v.parent["version"]
+    done = "appended to" if v.req.mode == "append" else "replaced"
+    return DatapilotError(
+        409,
+        "version_conflict",
+        f"Another job changed {name!r} (version {base} -> {ds.current_version}) while this"
+        f" one {done} version {base}; nothing was published, so no rows are lost. Run it"
+        " again to build on the current version.",
+        dataset=name,
+        base_version=base,
+        current_version=ds.current_version,
+    )
+
+
+@dataclass
+class _Reservation:
+    """A version number handed out to a job, and what the job builds on."""
+
+    dataset_id: int
+    version: int
+    parent: dict[str, Any] | None
+    options: dict[str, Any]
 
 
 @dataclass
@@ -771,6 +879,7 @@ class _Staged:
     """A version whose files are written, waiting for the catalog commit."""
 
     req: IngestRequest
+    dataset_id: int
     version: int
     parent: dict[str, Any] | None
     out_dir: str

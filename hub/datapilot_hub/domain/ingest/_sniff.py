@@ -2,7 +2,12 @@
 
 Everything here looks at the first bytes (or an archive's directory) only, so it runs
 in the request that receives the upload: a wrong or hostile file is refused with a
-clear status before a job is created.
+clear status before a job is created. Workbooks are the exception: their parts are
+inflated (and dropped) once, counted, because their reader trusts the archive.
+
+Every compressed stream is counted while it inflates (:func:`open_text_source`,
+:func:`check_workbook`): a compression bomb is stopped at ``max_uncompressed`` bytes or
+``max_ratio`` times its compressed bytes, whatever the archive's directory says.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import csv
 import gzip
 import io
 import re
+import struct
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -21,6 +28,9 @@ from ...errors import DatapilotError
 from ._header import find_table
 
 SAMPLE_BYTES = 256 * 1024
+# a stream's ratio is judged once it has given this much: the first bytes of a real file
+# (a header, a run of empty cells) can compress far better than the whole
+RATIO_FLOOR = 1024**2
 DELIMITERS = (",", ";", "\t", "|")
 EXCEL_FORMATS = {"xlsx", "xlsm", "xls", "ods"}
 
@@ -89,30 +99,188 @@ def _unsupported(source: str, what: str) -> DatapilotError:
     )
 
 
+def _bomb(source: str, message: str, **details: Any) -> DatapilotError:
+    return DatapilotError(413, "compression_bomb", f"{source} {message}", **details)
+
+
+def check_expansion(
+    inflated: int, compressed: int, source: str, limits: Limits, member: str | None = None
+) -> None:
+    """Refuse (413 ``compression_bomb``) a stream that gave ``inflated`` bytes out of
+    ``compressed`` ones, when that passes the limits.
+
+    Parameters
+    ----------
+    inflated : int
+        Bytes the stream (or the archive) has given so far.
+    compressed : int
+        Compressed bytes it has read to give them.
+    source : str
+        The upload's name, for the message.
+    limits : Limits
+        ``max_uncompressed`` and ``max_ratio``.
+    member : str, optional
+        The archive's member the stream is.
+    """
+    where = f" ({member})" if member else ""
+    _check_total(inflated, source, limits, where)
+    if inflated > RATIO_FLOOR and inflated > limits.max_ratio * max(compressed, 1):
+        ratio = inflated / max(compressed, 1)
+        raise _bomb(
+            source,
+            f"expands {ratio:.0f} times{where}; the limit is {limits.max_ratio:.0f}.",
+            ratio=round(ratio),
+            limit=limits.max_ratio,
+        )
+
+
+def _check_total(inflated: int, source: str, limits: Limits, where: str = "") -> None:
+    if inflated > limits.max_uncompressed:
+        raise _bomb(
+            source,
+            f"expands to more than {limits.max_uncompressed} bytes{where}, the limit.",
+            limit=limits.max_uncompressed,
+        )
+
+
 def _check_zip(zf: zipfile.ZipFile, source: str, limits: Limits) -> None:
-    """Refuse a zip (or a workbook, which is one) whose expansion is out of bounds,
-    reading only the central directory."""
+    """Refuse a zip (or a workbook, which is one) whose directory says its expansion is
+    out of bounds: a cheap first look (the directory can lie; the streams are counted
+    as they inflate too)."""
     total = 0
     for info in zf.infolist():
         total += info.file_size
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > 1024**2 and ratio > limits.max_ratio:
+        if info.file_size > RATIO_FLOOR:
+            check_expansion(info.file_size, info.compress_size, source, limits, info.filename)
+    _check_total(total, source, limits)
+
+
+class _CountedFile(io.RawIOBase):
+    """A file that counts the bytes read from it: the compressed side of a stream."""
+
+    def __init__(self, f) -> None:
+        self._f = f
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def readinto(self, buffer) -> int:
+        n = self._f.readinto(buffer)
+        self.count += n or 0
+        return n
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+class _Inflating(io.RawIOBase):
+    """The inflated bytes of a .gz or a zip member, stopped when they pass the limits."""
+
+    def __init__(self, inner, counted: _CountedFile, source: str, limits: Limits, member=None):
+        self._inner = inner
+        self._counted = counted
+        self._start = counted.count
+        self._source, self._limits, self._member = source, limits, member
+        self.inflated = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self._inner.read(len(buffer))
+        except (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile) as e:
+            # (a truncated or damaged stream shows only here, well into its ingestion)
             raise DatapilotError(
-                413,
-                "compression_bomb",
-                f"{source} expands {ratio:.0f} times ({info.filename}); the limit is"
-                f" {limits.max_ratio:.0f}.",
-                ratio=round(ratio),
-                limit=limits.max_ratio,
-            )
-    if total > limits.max_uncompressed:
-        raise DatapilotError(
-            413,
-            "compression_bomb",
-            f"{source} expands to {total} bytes; the limit is {limits.max_uncompressed}.",
-            uncompressed=total,
-            limit=limits.max_uncompressed,
+                422, "corrupt_file", f"{self._source} is a damaged archive: {e}"
+            ) from None
+        n = len(data)
+        buffer[:n] = data
+        self.inflated += n
+        check_expansion(
+            self.inflated,
+            self._counted.count - self._start,
+            self._source,
+            self._limits,
+            self._member,
         )
+        return n
+
+    def close(self) -> None:
+        self._inner.close()
+        self._counted.close()
+        super().close()
+
+
+def check_workbook(path: str, source: str, limits: Limits) -> None:
+    """Inflate every part of a zipped workbook (.xlsx, .xlsm, .ods), count and drop it.
+
+    The workbook's reader (calamine, in Rust) inflates a part as far as its compressed
+    stream goes, whatever the archive's directory says it holds: so each part is
+    inflated here first, from where its local header says its data starts, and counted
+    against ``max_uncompressed`` (all parts together) and ``max_ratio`` (each part).
+    Memory stays flat (1 MiB at a time). A part stored with another method than stored
+    or deflate, which no spreadsheet program writes, is refused (422).
+    """
+    total = 0
+    with open(path, "rb") as f, zipfile.ZipFile(f) as zf:
+        for info in zf.infolist():
+            f.seek(info.header_offset)
+            header = f.read(30)
+            if len(header) < 30 or header[:4] != b"PK\x03\x04":
+                raise DatapilotError(
+                    422, "corrupt_file", f"{source} is a damaged workbook ({info.filename})."
+                )
+            name_length, extra_length = struct.unpack("<HH", header[26:30])
+            f.seek(info.header_offset + 30 + name_length + extra_length)
+            if info.compress_type == zipfile.ZIP_STORED:
+                total += info.compress_size
+                _check_total(total, source, limits)
+                continue
+            if info.compress_type != zipfile.ZIP_DEFLATED:
+                raise DatapilotError(
+                    422,
+                    "unsupported_archive",
+                    f"{source} holds {info.filename} compressed with method"
+                    f" {info.compress_type}; workbooks use deflate.",
+                )
+            total += _inflate_counted(f, info, source, limits, total)
+
+
+def _inflate_counted(f, info: zipfile.ZipInfo, source: str, limits: Limits, before: int) -> int:
+    """Inflate one deflated part from ``f``'s position; return how many bytes it gave."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    left = info.compress_size
+    consumed = inflated = 0
+    while left > 0 and not inflater.eof:
+        data = f.read(min(left, 64 * 1024))
+        if not data:
+            break
+        left -= len(data)
+        while data and not inflater.eof:
+            try:
+                out = inflater.decompress(data, 1024**2)
+            except zlib.error:
+                raise DatapilotError(
+                    422, "corrupt_file", f"{source} is a damaged workbook ({info.filename})."
+                ) from None
+            consumed += len(data) - len(inflater.unconsumed_tail)
+            data = inflater.unconsumed_tail
+            inflated += len(out)
+            check_expansion(inflated, consumed, source, limits, info.filename)
+            _check_total(before + inflated, source, limits)
+    return inflated
 
 
 def _zip_kind(zf: zipfile.ZipFile) -> str | None:
@@ -127,15 +295,35 @@ def _zip_kind(zf: zipfile.ZipFile) -> str | None:
     return None
 
 
+def text_encoding(name: Any) -> str | None:
+    """The codec's name when ``name`` is a text encoding Python knows, else None.
+
+    ``rot13``, ``hex`` or ``base64`` are codecs too, but not from bytes to text.
+    """
+    if not isinstance(name, str):
+        return None
+    try:
+        codec = codecs.lookup(name)
+        # (an empty input is not checked)
+        b"a".decode(codec.name, "replace")
+    except LookupError:
+        return None
+    return codec.name
+
+
 def detect_encoding(sample: bytes, declared: str | None = None) -> str:
     """The codec of a text sample: BOMs, then UTF-8, then Windows-1252, then Latin-1."""
     if declared:
-        try:
-            return codecs.lookup(declared).name
-        except LookupError:
+        name = text_encoding(declared)
+        if name is None:
             raise DatapilotError(
-                400, "invalid_input", f"Unknown encoding {declared!r}.", field="options.encoding"
-            ) from None
+                400,
+                "invalid_input",
+                f"options.encoding {declared!r} is not a text encoding; e.g. utf-8, cp1252,"
+                " latin-1, utf-16.",
+                field="options.encoding",
+            )
+        return name
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -242,7 +430,7 @@ def sniff(path: str, source: str, options: dict[str, Any], limits: Limits) -> Sn
         The upload's options (``encoding``, ``delimiter``, ``header``, ``decimal``,
         ``thousands``, ``dayfirst``, ``sheet``).
     limits : Limits
-        Bounds for archives.
+        Bounds for archives and lines.
     """
     with open(path, "rb") as f:
         head = f.read(SAMPLE_BYTES)
@@ -257,42 +445,97 @@ def sniff(path: str, source: str, options: dict[str, Any], limits: Limits) -> Sn
             with zipfile.ZipFile(path) as zf:
                 _check_zip(zf, source, limits)
                 kind = _zip_kind(zf)
-                if kind:
-                    return Sniffed(format=kind)
                 members = [
                     i
                     for i in zf.infolist()
                     if not i.is_dir() and not i.filename.startswith("__MACOSX/")
                 ]
-                if len(members) != 1:
-                    raise DatapilotError(
-                        422,
-                        "unsupported_archive",
-                        f"{source} holds {len(members)} files; a .zip upload must hold exactly"
-                        " one.",
-                    )
-                member = members[0].filename
-                with zf.open(member) as inner:
-                    inner_head = inner.read(SAMPLE_BYTES)
+            if kind:
+                check_workbook(path, source, limits)
+                return Sniffed(format=kind)
+            if len(members) != 1:
+                raise DatapilotError(
+                    422,
+                    "unsupported_archive",
+                    f"{source} holds {len(members)} files; a .zip upload must hold exactly one.",
+                )
+            member = members[0].filename
+            sniffed = Sniffed(format="csv", compression="zip", member=member)
+            with open_text_source(path, sniffed, limits, source) as inner:
+                found = _sniff_text(inner, member, options, limits)
         except zipfile.BadZipFile:
             raise DatapilotError(422, "corrupt_file", f"{source} is a damaged zip file.") from None
-        sniffed = _sniff_bytes(inner_head, member, options)
-        sniffed.compression, sniffed.member = "zip", member
-        return sniffed
+        found.compression, found.member = "zip", member
+        return found
     if head.startswith(b"\x1f\x8b"):
-        try:
-            with gzip.open(path, "rb") as gz:
-                inner_head = gz.read(SAMPLE_BYTES)
-        except (OSError, EOFError):
-            raise DatapilotError(422, "corrupt_file", f"{source} is a damaged gzip file.") from None
         inner_name = source[:-3] if source.lower().endswith(".gz") else source
-        sniffed = _sniff_bytes(inner_head, inner_name, options)
-        sniffed.compression = "gzip"
-        return sniffed
-    return _sniff_bytes(head, source, options)
+        try:
+            with open_text_source(
+                path, Sniffed(format="csv", compression="gzip"), limits, source
+            ) as gz:
+                found = _sniff_text(gz, inner_name, options, limits)
+        except (OSError, EOFError, zlib.error):
+            raise DatapilotError(422, "corrupt_file", f"{source} is a damaged gzip file.") from None
+        found.compression = "gzip"
+        return found
+    with open(path, "rb") as f:
+        return _sniff_text(f, source, options, limits)
 
 
-def _sniff_bytes(head: bytes, source: str, options: dict[str, Any]) -> Sniffed:
+def line_too_long(source: str, limit: int) -> DatapilotError:
+    """422 ``line_too_long``: a line (or a quoted value spanning lines) over the limit."""
+    return DatapilotError(
+        422,
+        "line_too_long",
+        f"{source} has a line (or quoted value) longer than the limit of {limit} bytes.",
+        limit=limit,
+    )
+
+
+_LINE_END = re.compile(rb"[\r\n]")
+
+
+def read_sample(stream, source: str, limits: Limits) -> tuple[bytes, bool]:
+    """The first bytes of a text stream, to sniff: (sample, whether the stream goes on).
+
+    :data:`SAMPLE_BYTES` of it, or more when its first line is longer (see
+    :func:`read_first_line`).
+    """
+    head = stream.read(SAMPLE_BYTES)
+    return read_first_line(stream, head, len(head) == SAMPLE_BYTES, source, limits)
+
+
+def read_first_line(
+    stream, head: bytes, more: bool, source: str, limits: Limits
+) -> tuple[bytes, bool]:
+    """``head`` (read from ``stream``, which ``more`` says goes on) read on to the end of
+    its first line when it holds none; (sample, whether the stream goes on).
+
+    A first line longer than ``max_line_bytes`` is 422 ``line_too_long``.
+    """
+    if not more or _LINE_END.search(head):
+        return head, more
+    wanted = max(limits.max_line_bytes + 1 - len(head), 1)
+    rest = stream.read(wanted)
+    head += rest
+    end = _LINE_END.search(head)
+    if (end.start() if end else len(head)) > limits.max_line_bytes:
+        raise line_too_long(source, limits.max_line_bytes)
+    return head, len(rest) == wanted
+
+
+def allow_long_csv_fields(limits: Limits) -> None:
+    """Let the csv module read a field as long as a line may be.
+
+    Its own limit is 128 KiB and raises ``csv.Error`` beyond; the setting is the
+    process's, so it is only ever raised.
+    """
+    if csv.field_size_limit() < limits.max_line_bytes:
+        csv.field_size_limit(limits.max_line_bytes)
+
+
+def _sniff_text(stream, source: str, options: dict[str, Any], limits: Limits) -> Sniffed:
+    head = stream.read(SAMPLE_BYTES)
     if head.startswith(b"PAR1"):
         return Sniffed(format="parquet")
     for magic, what in _EXECUTABLES:
@@ -301,9 +544,11 @@ def _sniff_bytes(head: bytes, source: str, options: dict[str, Any]) -> Sniffed:
     encoding = detect_encoding(head, options.get("encoding"))
     if _looks_binary(head, encoding):
         raise _unsupported(source, "binary content of an unknown kind")
+    head, more = read_first_line(stream, head, len(head) == SAMPLE_BYTES, source, limits)
+    allow_long_csv_fields(limits)
     text = head.decode(encoding, errors="replace")
     lines = text.splitlines()
-    if len(head) == SAMPLE_BYTES and len(lines) > 1:
+    if more and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("{") and source.lower().endswith((".jsonl", ".ndjson", ".json")):
@@ -335,11 +580,21 @@ def _sniff_bytes(head: bytes, source: str, options: dict[str, Any]) -> Sniffed:
     )
 
 
-def open_text_source(path: str, sniffed: Sniffed) -> io.BufferedReader:
-    """The (decompressed) bytes of a text upload, as a binary stream."""
-    if sniffed.compression == "gzip":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    if sniffed.compression == "zip":
-        zf = zipfile.ZipFile(path)
-        return zf.open(sniffed.member)  # type: ignore[return-value]
-    return open(path, "rb")  # noqa: SIM115 - the caller closes it
+def open_text_source(path: str, sniffed: Sniffed, limits: Limits, source: str):
+    """The (decompressed) bytes of a text upload, as a binary stream.
+
+    A .gz or a zip's member is counted as it inflates: reading past ``max_uncompressed``
+    bytes or ``max_ratio`` times the compressed bytes raises 413 ``compression_bomb``.
+    """
+    if sniffed.compression is None:
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    counted = _CountedFile(open(path, "rb"))  # noqa: SIM115 - closed with the stream
+    try:
+        if sniffed.compression == "gzip":
+            inner = gzip.GzipFile(fileobj=counted, mode="rb")
+        else:
+            inner = zipfile.ZipFile(counted).open(sniffed.member)
+    except BaseException:
+        counted.close()
+        raise
+    return io.BufferedReader(_Inflating(inner, counted, source, limits, sniffed.member))

@@ -17,7 +17,14 @@ import pyarrow.csv as pacsv
 
 from ...errors import DatapilotError
 from ._infer import NULL_TOKENS
-from ._sniff import Limits, Sniffed, open_text_source
+from ._sniff import (
+    Limits,
+    Sniffed,
+    allow_long_csv_fields,
+    line_too_long,
+    open_text_source,
+    read_sample,
+)
 
 BATCH_ROWS = 32768
 
@@ -70,12 +77,14 @@ class CSVSource(TextSource):
 
     def __init__(self, path: str, sniffed: Sniffed, limits: Limits, source_name: str) -> None:
         self.source_name = source_name
+        self.max_line_bytes = limits.max_line_bytes
         self.total = max(os.path.getsize(path), 1)
         self.rejected = []
         self.rows_rejected = 0
-        with open_text_source(path, sniffed) as f:
-            head = f.read(256 * 1024)
+        with open_text_source(path, sniffed, limits, source_name) as f:
+            head, _ = read_sample(f, source_name, limits)
         text = head.decode(sniffed.encoding or "utf-8", errors="replace").lstrip("\ufeff")
+        allow_long_csv_fields(limits)
         first, lines_above, lines_to_data = self._head_records(text, sniffed)
         width = len(first)
         if width > limits.max_columns:
@@ -94,27 +103,34 @@ class CSVSource(TextSource):
         self.header_row = sniffed.skip_rows + 1 if sniffed.header else None
         self.above_header = lines_above
         names = [f"c{i}" for i in range(width)]
-        raw = open_text_source(path, sniffed) if sniffed.compression else open(path, "rb")  # noqa: SIM115
-        self._stream = _Counting(raw)
-        self._reader = pacsv.open_csv(
-            self._stream,
-            read_options=pacsv.ReadOptions(
-                column_names=names,
-                skip_rows=lines_to_data,
-                block_size=limits.max_line_bytes,
-                encoding=_arrow_encoding(sniffed.encoding),
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=sniffed.delimiter or ",",
-                newlines_in_values=True,
-                invalid_row_handler=self._invalid_row,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                null_values=NULL_TOKENS,
-                strings_can_be_null=True,
-            ),
-        )
+        self._stream = _Counting(open_text_source(path, sniffed, limits, source_name))
+        try:
+            self._reader = pacsv.open_csv(
+                self._stream,
+                read_options=pacsv.ReadOptions(
+                    column_names=names,
+                    skip_rows=lines_to_data,
+                    block_size=limits.max_line_bytes,
+                    encoding=_arrow_encoding(sniffed.encoding),
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=sniffed.delimiter or ",",
+                    newlines_in_values=True,
+                    invalid_row_handler=self._invalid_row,
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names},
+                    null_values=NULL_TOKENS,
+                    strings_can_be_null=True,
+                ),
+            )
+        except pa.ArrowInvalid as e:
+            # the reader reads its first block as it opens
+            self._stream.close()
+            raise self._read_error(e) from None
+        except BaseException:
+            self._stream.close()
+            raise
 
     @staticmethod
     def _head_records(text: str, sniffed: Sniffed) -> tuple[list[str], list[str], int]:
@@ -159,27 +175,30 @@ class CSVSource(TextSource):
         try:
             yield from _rebatched(self._reader)
         except pa.ArrowInvalid as e:
-            message = str(e)
-            if "straddling" in message or "block size" in message:
-                raise DatapilotError(
-                    422,
-                    "line_too_long",
-                    f"{self.source_name} has a line (or quoted value) longer than the limit.",
-                ) from None
-            if "UTF8" in message or "UTF-8" in message:
-                raise DatapilotError(
-                    422,
-                    "bad_encoding",
-                    f"{self.source_name} is not valid in its detected encoding;"
-                    " set options.encoding.",
-                ) from None
-            raise DatapilotError(422, "unreadable_csv", f"The CSV could not be read: {e}") from None
+            raise self._read_error(e) from None
+
+    def _read_error(self, e: pa.ArrowInvalid) -> DatapilotError:
+        message = str(e)
+        if _too_long(message):
+            return line_too_long(self.source_name, self.max_line_bytes)
+        if "UTF8" in message or "UTF-8" in message:
+            return DatapilotError(
+                422,
+                "bad_encoding",
+                f"{self.source_name} is not valid in its detected encoding; set options.encoding.",
+            )
+        return DatapilotError(422, "unreadable_csv", f"The CSV could not be read: {e}")
 
     def fraction(self) -> float:
         return min(self._stream.bytes_read / self.total, 1.0)
 
     def close(self) -> None:
         self._stream.close()
+
+
+def _too_long(message: str) -> bool:
+    """Whether an Arrow reader's error says a row did not fit its block (the line limit)."""
+    return "straddling" in message or "block size" in message
 
 
 def _rebatched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -220,15 +239,19 @@ class JSONLinesSource(TextSource):
 
         self.rejected = []
         self.total = max(os.path.getsize(path), 1)
-        raw = open_text_source(path, sniffed)
-        self._stream = _Counting(raw)
+        self.source_name = source_name
+        self.max_line_bytes = limits.max_line_bytes
+        self._stream = _Counting(open_text_source(path, sniffed, limits, source_name))
         try:
             self._reader = pajson.open_json(
                 self._stream, read_options=pajson.ReadOptions(block_size=limits.max_line_bytes)
             )
         except pa.ArrowInvalid as e:
-            raise DatapilotError(422, "unreadable_json", f"{source_name}: {e}") from None
-        self.source_name = source_name
+            self._stream.close()
+            raise self._read_error(e) from None
+        except BaseException:
+            self._stream.close()
+            raise
         self._schema = self._reader.schema
         self.labels = list(self._schema.names)
 
@@ -251,7 +274,12 @@ class JSONLinesSource(TextSource):
                         arrays.append(col.cast(pa.string()))
                 yield pa.RecordBatch.from_arrays(arrays, names)
         except pa.ArrowInvalid as e:
-            raise DatapilotError(422, "unreadable_json", f"{self.source_name}: {e}") from None
+            raise self._read_error(e) from None
+
+    def _read_error(self, e: pa.ArrowInvalid) -> DatapilotError:
+        if _too_long(str(e)):
+            return line_too_long(self.source_name, self.max_line_bytes)
+        return DatapilotError(422, "unreadable_json", f"{self.source_name}: {e}")
 
     def fraction(self) -> float:
         return min(self._stream.bytes_read / self.total, 1.0)

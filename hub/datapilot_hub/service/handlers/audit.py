@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from ...domain.audit import AuditQuery
 from ...errors import bad_request
+from .._download import send_chunks
 from .base import APIHandler
 from .orgs import ORG
 
@@ -28,13 +27,9 @@ class AuditAPIHandler(APIHandler):
             return
         self.set_header("Content-Type", "text/csv; charset=utf-8")
         self.set_header("Content-Disposition", f'attachment; filename="{ctx.slug}-audit.csv"')
+        # each piece is one short catalog read
         pieces = self.app.audit.iter_csv(ctx, query)
-        loop = asyncio.get_running_loop()
-        # each piece is one short catalog read: in a thread, flushed as it comes
-        while (piece := await loop.run_in_executor(None, next, pieces, None)) is not None:
-            self.write(piece.encode())
-            await self.flush()
-        self.finish()
+        await send_chunks(self, (piece.encode() for piece in pieces))
 
 
 def _paging(query: AuditQuery) -> dict[str, int | None]:

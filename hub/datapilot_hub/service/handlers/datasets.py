@@ -21,8 +21,9 @@ from ...domain.ingest import (
     workbook_sheets,
 )
 from ...errors import DatapilotError, bad_request
+from .._download import send_chunks
 from .._upload import MultipartReceiver, multipart_boundary
-from .base import APIHandler
+from .base import APIHandler, declared_size, too_large
 from .orgs import ORG
 
 NAME = r"(?P<name>[^/]+)"
@@ -34,36 +35,63 @@ class DatasetsAPIHandler(APIHandler):
     """GET /orgs/{org}/datasets (``data:read``); POST uploads a file (``data:import``).
 
     The upload is parsed while it streams in: the file goes to a temporary file under
-    the state directory and never sits in memory. Permission, Content-Type and a
-    declared Content-Length over the limit are refused before the body is read.
+    the state directory and never sits in memory. Its body may be as large as
+    ``max_upload_size`` only once the caller is authenticated, allowed to import and
+    within the rate limit (every other body has the service's small ``max_body_size``).
+    A refused upload's body is read and dropped (up to the upload limit) before the
+    refusal is answered: closing the connection while the body still arrives would
+    make the proxy answer its own HTML 503 instead. A declared Content-Length over the
+    upload limit is answered at once (and its connection closed: nothing else avoids
+    reading it).
     """
 
+    # the service's body limit does not apply: this handler bounds its body itself
+    own_body_limit = True
     receiver: MultipartReceiver | None = None
-    _body_error: DatapilotError | None = None
+    _body_error: web.HTTPError | None = None
     audit_actions = {"POST": "dataset.import"}
 
     async def prepare(self) -> None:
-        if self.request.method != "POST":
+        try:
+            if self.request.method != "POST":
+                # (a listing takes no body: the service's small limit)
+                if (declared_size(self.request.headers) or 0) > self.app.max_body_size:
+                    raise too_large(self.app.max_body_size)
+                return
+            self.ctx = self.org(self.path_kwargs["org"])
+            self.ctx.require("data:import")
+            await self.check_rate_limit("ingest", self.ctx)
+            boundary = multipart_boundary(self.request.headers.get("Content-Type", ""))
+            limit = self.app.max_upload_size
+            declared = declared_size(self.request.headers)
+            if declared is not None and declared > limit + 65536:
+                raise DatapilotError(
+                    413,
+                    "too_large",
+                    f"The upload ({declared} bytes) is larger than the limit of {limit} bytes.",
+                    limit=limit,
+                )
+        except web.HTTPError as e:
+            self._refuse(e)
             return
-        self.ctx = self.org(self.path_kwargs["org"])
-        self.ctx.require("data:import")
-        await self.check_rate_limit("ingest", self.ctx)
-        boundary = multipart_boundary(self.request.headers.get("Content-Type", ""))
-        limit = self.app.max_upload_size
-        declared = self.request.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > limit + 65536:
-            raise DatapilotError(
-                413,
-                "too_large",
-                f"The upload ({declared} bytes) is larger than the limit of {limit} bytes.",
-                limit=limit,
-            )
         self.request.connection.set_max_body_size(limit + 65536)
+        self.request.connection.set_body_timeout(self.app.upload_timeout)
         self.receiver = MultipartReceiver(boundary, str(self.app.dp_config.tmp_dir), limit)
+
+    def _refuse(self, error: web.HTTPError) -> None:
+        """Answer ``error`` after the body has been read and dropped, or at once when the
+        body is declared larger than the upload limit."""
+        bound = self.app.max_upload_size + 65536
+        declared = declared_size(self.request.headers)
+        if declared is not None and declared > bound:
+            self.refuse_unread(error, bound)
+            return
+        self.request.connection.set_max_body_size(bound)
+        self._body_error = error
 
     def data_received(self, chunk: bytes) -> None:
         if self.receiver is None or self._body_error is not None:
-            return  # after a bad part the rest of the body is read and dropped
+            return  # a refused body, or the rest after a bad part, is read and dropped
         try:
             self.receiver.feed(chunk)
         except DatapilotError as e:
@@ -82,6 +110,8 @@ class DatasetsAPIHandler(APIHandler):
         super().on_connection_close()
 
     def get(self, org: str) -> None:
+        if self._body_error is not None:
+            raise self._body_error
         self.write_json({"datasets": self.app.datasets.list(self.org(org))})
 
     async def post(self, org: str) -> None:
@@ -234,14 +264,7 @@ class DatasetDataAPIHandler(APIHandler):
         if req.format != "json":
             filename = f"{name}-v{target['version']}.{_EXTENSIONS[req.format]}"
             self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
-        chunks = self.app.datasets.iter_data(target, req)
-        loop = asyncio.get_running_loop()
-        # encoding is blocking work: one chunk at a time in a thread, flushed as it
-        # comes, so a large download neither blocks the loop nor sits in memory
-        while (chunk := await loop.run_in_executor(None, next, chunks, None)) is not None:
-            self.write(chunk)
-            await self.flush()
-        self.finish()
+        await send_chunks(self, self.app.datasets.iter_data(target, req))
 
 
 default_handlers = [

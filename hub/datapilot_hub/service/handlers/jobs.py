@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from tornado import web
@@ -14,6 +15,8 @@ from ...errors import DatapilotError
 from .._auth import ServiceAuthenticated
 from .base import APIHandler
 from .orgs import ORG
+
+log = logging.getLogger(__name__)
 
 JOB = r"(?P<job_id>[0-9a-f]{32}|[^/]+)"
 
@@ -63,18 +66,31 @@ class JobEventsHandler(ServiceAuthenticated, WebSocketHandler):
         self._send(self.runner.get(self.ctx, job_id))
 
     def _send(self, model: dict[str, Any]) -> None:
+        self._last_state = model["state"]
         try:
-            self.write_message(json.dumps(model))
+            sent = self.write_message(json.dumps(model))
         except WebSocketClosedError:
             return
+        # a client that leaves while a message is on its way fails the write later: that
+        # is its leaving (on_close says so), not an error to report with a traceback
+        sent.add_done_callback(_retrieve)
         if model["state"] in Job.FINAL_STATES:
             self.close()
 
     def on_close(self) -> None:
+        if not hasattr(self, "runner"):  # closed before the socket was open
+            return
         self.runner.unsubscribe(self.job["id"], self._send)
+        if getattr(self, "_last_state", None) not in Job.FINAL_STATES:
+            log.info("Events of job %s: the client left before the job ended", self.job["id"])
 
     def on_message(self, message: str | bytes) -> None:
         """Clients only listen; messages are ignored."""
+
+
+def _retrieve(future) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 default_handlers = [

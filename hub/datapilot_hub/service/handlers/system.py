@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from ...domain._identity import Caller
 from ..openapi import openapi_document
 from .base import APIHandler
 
 
 class HealthAPIHandler(APIHandler):
-    """GET /health: catalog, storage and compute checks; no login needed."""
+    """GET /health: whether the service is up; no login needed.
+
+    Everyone gets ``{"status": "ok"}`` (200) or ``{"status": "degraded"}`` (503). The
+    checks behind it (catalog dialect and revision, storage location, compute kind) say
+    how the deployment is built, so only hub administrators (an admin's token or cookie,
+    the admin service's token) get them.
+    """
 
     async def get(self) -> None:
         checks = await self.app.health_checks()
         ok = all(c["status"] == "ok" for c in checks.values())
-        self.write_json({"status": "ok" if ok else "degraded", **checks}, 200 if ok else 503)
+        model: dict[str, Any] = {"status": "ok" if ok else "degraded"}
+        if self._hub_admin():
+            model.update(checks)
+        self.write_json(model, 200 if ok else 503)
+
+    def _hub_admin(self) -> bool:
+        try:
+            user = self.current_user
+        except Exception:
+            # a health check answers even when the hub cannot identify the caller
+            return False
+        return bool(user) and Caller.from_hub_model(user).hub_admin
 
 
 class MeAPIHandler(APIHandler):
