@@ -129,6 +129,17 @@ async def test_workbook_table_below_titles_notes_and_merged_group_headers(corpus
     assert df["c_2021_female"].tolist() == [1260.5, 1020.0, 1500.0, 725.0]
 
 
+async def test_numbers_among_markers_keep_every_digit(corpus):  # noqa: F811
+    # a column of rates with ".." where a rate is not available: the reader makes it text
+    rates = [0.1234567890123, "..", 2 / 3, 12.5, 1e-12]
+    rows = [["Region", "Rate"]] + [[f"R{i}", rate] for i, rate in enumerate(rates)]
+    info = corpus.ok(_book({"Rates": rows}), "rates.xlsx", "rates")
+    assert types_of(info)["rate"] == "number"
+    got = corpus.frame("rates")["rate"].tolist()
+    assert got[0] == 0.1234567890123 and got[2] == 2 / 3 and got[4] == 1e-12
+    assert got[3] == 12.5 and got[1] != got[1]  # ".." is not available: null
+
+
 async def test_workbook_header_whose_first_cell_is_the_number_0(corpus):  # noqa: F811
     rows = [
         [0, "Region", "Population", "Area (km2)", "Surveyed"],

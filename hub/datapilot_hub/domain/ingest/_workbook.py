@@ -30,6 +30,8 @@ from ._sniff import Limits, Sniffed
 BATCH_ROWS = 32768
 # rows looked at to find a sheet's table
 HEAD_ROWS = 200
+# a number fastexcel wrote with its nine decimals: it may have had more
+_ROUNDED = r"^-?[0-9]+\.[0-9]{9}$"
 _ODD_COLUMN = re.compile(r"could not determine dtype for column __UNNAMED__(\d+)")
 
 
@@ -251,6 +253,7 @@ class ExcelSource:
                 found = find_table([list(r) for r in rows], declared)
                 if found.header == 0:
                     tabular = _tabular(found, table)
+                    table = self._unrounded(sheet, table, 1, None)
                     return _Read(sheet, table, found.labels, 0, 1, found.reason, tabular)
                 if found.header is None and found.start == 0:
                     table, notes = self._typed_rows(sheet, 0, None)
@@ -327,7 +330,27 @@ class ExcelSource:
                 f"column {i + 1} of sheet {sheet!r} mixes kinds of cells (e.g. numbers,"
                 " durations and text): read as text"
             )
-        return table, notes
+        return self._unrounded(sheet, table, start, cells, odd), notes
+
+    def _unrounded(self, sheet: str, table: pa.Table, start: int, cells, done=()) -> pa.Table:
+        """The table with its numbers exact in columns fastexcel made text.
+
+        A column of numbers and text (``..`` where a value is not available) comes from
+        fastexcel as text, its numbers written with nine decimals at most, as Excel shows
+        them; where one may have been rounded so, the column's cells are written again
+        exactly from python-calamine's.
+        """
+        for i, column in enumerate(table.columns):
+            if i in done or not pa.types.is_string(column.type):
+                continue
+            if not pc.any(pc.match_substring_regex(column, _ROUNDED)).as_py():
+                continue
+            if cells is None:
+                cells = self._cells(sheet)
+            top = (cells.start or (0, 0))[0]
+            exact = self._exact_column(cells, i, start - top, table.num_rows)
+            table = table.set_column(i, table.field(i).name, exact)
+        return table
 
     def _load_rows(self, sheet: str, start: int) -> tuple[pa.Table, list[int]]:
         """The sheet's rows from ``start`` on, typed; columns of cells no Arrow type holds
