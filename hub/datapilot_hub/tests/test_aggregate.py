@@ -511,14 +511,24 @@ def test_the_engine_reads_s3_storage(s3_storage):
 
 
 def test_the_engine_cannot_touch_other_files(storage, tmp_path):
-    write_version(storage, 10, 10)
+    """The connection reads the version's directory and nothing else, whatever the SQL."""
+    path = write_version(storage, 10, 10)
+    other = "org-2/datasets/t/v1/part-0.parquet"  # another organization's version
+    with storage.open(other, "wb") as f:
+        pq.write_table(pa.table({"a": [1]}), f)
     secret = tmp_path / "secret.csv"
     secret.write_text("a\n1\n")
-    con = Engine(storage, threads=1).connect()
+    con = Engine(storage, threads=1).connect([path])
+    assert con.execute(
+        f"SELECT count(*) FROM read_parquet('{storage.full_path(path)}')"
+    ).fetchone() == (10,)
     for sql in (
+        f"SELECT * FROM read_parquet('{storage.full_path(other)}')",
         f"SELECT * FROM read_csv('{secret}')",
         "SET enable_external_access = true",
+        "SET allowed_directories = ['/']",
         "INSTALL httpfs",
+        f"COPY (SELECT 1) TO '{tmp_path}/out.csv'",
     ):
         with pytest.raises(Exception, match="Permission|Cannot change|configuration"):
             con.execute(sql)

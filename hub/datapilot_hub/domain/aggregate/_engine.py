@@ -10,14 +10,16 @@ statistics (its plan shows "Row Groups Scanned: 4 / 79" for a one-month filter o
 years).
 
 Every query gets a connection of its own, locked down before the query runs: no
-extension is installed or loaded, the file system is off but for the storage directory
-and the spill directory (``enable_external_access = false`` with ``allowed_directories``),
-and the configuration is locked, so even a query we built wrongly could not read another
-file.
+extension is installed or loaded, the file system is off but for the directory of the
+version it reads and the spill directory (``enable_external_access = false`` with
+``allowed_directories``), and the configuration is locked, so even a query we built
+wrongly could not read another version's, or another organization's, files.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -53,8 +55,14 @@ class Engine:
         self.threads = threads
         self.temp_dir = temp_dir
 
-    def connect(self) -> Any:
-        """A new DuckDB connection, locked down (see the module's docstring)."""
+    def connect(self, files: Sequence[str] = ()) -> Any:
+        """A new DuckDB connection, locked down (see the module's docstring).
+
+        Parameters
+        ----------
+        files : sequence of str
+            The relative storage paths it may read (their directories, on local storage).
+        """
         import duckdb
 
         config: dict[str, Any] = {
@@ -69,7 +77,11 @@ class Engine:
         con = duckdb.connect(config=config)
         # buckets of timestamps with a zone are cut in UTC, as the service stores them
         con.execute("SET TimeZone = 'UTC'")
-        allowed = [self.storage.root + "/"] if self.storage.is_local else []
+        allowed = (
+            sorted({os.path.dirname(self.storage.full_path(f)) + "/" for f in files})
+            if self.storage.is_local
+            else []
+        )
         if self.temp_dir:
             allowed.append(self.temp_dir.rstrip("/") + "/")
         con.execute(f"SET allowed_directories = [{', '.join(map(_sql_string, allowed))}]")
@@ -106,7 +118,7 @@ class Engine:
         files : list of str
             The version's Parquet files, relative storage paths.
         """
-        con = self.connect()
+        con = self.connect(files)
         try:
             self._source(con, files)
             return con.sql(plan.sql, params=plan.params).to_arrow_table()
@@ -123,7 +135,7 @@ class Engine:
         files : list of str
             The version's Parquet files.
         """
-        con = self.connect()
+        con = self.connect(files)
         try:
             self._source(con, files)
             rows = con.execute(f"EXPLAIN ANALYZE {plan.sql}", plan.params).fetchall()
