@@ -263,6 +263,17 @@ def test_the_notebook_client_shows_summaries_widgets_and_one_line_errors(scenari
     assert out["result"].startswith("Dataset 'shown', version ")
     assert "300,000 rows, 1 column" in out["result"]
     assert "<table>" in out["data"]["text/html"] and "integer" in out["data"]["text/html"]
+    # the spawned server's JupyterLab loads the renderers of widgets and charts
+    import httpx
+
+    lab = httpx.get(f"{server}lab", headers={"Authorization": f"token {token}"}, timeout=60)
+    assert lab.status_code == 200, lab.status_code
+    for renderer in (
+        "@jupyter-widgets/jupyterlab-manager",
+        "@bokeh/jupyter_bokeh",
+        "@pyviz/jupyterlab_pyviz",
+    ):
+        assert f'"name": "{renderer}"' in lab.text, renderer
     # an error is one line: the service's message and code, not the client's internals
     out = asyncio.run(
         run_in_kernel(server, token, 'import datapilot_kernel as dp\ndp.load("nosuch")')
