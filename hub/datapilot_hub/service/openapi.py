@@ -266,7 +266,7 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
             ],
             _AGGREGATE_BODY,
             "200",
-            ("413", "429"),
+            ("413", "422", "429"),
         ),
     },
     "/orgs/{org}/jobs/{job_id}": {"get": ("A job's state", "member", [_ORG, _JOB], None, "200")},
@@ -307,7 +307,11 @@ _ERROR = {
 }
 
 
-_STATUSES = {"413": "request body too large", "429": "rate limited (see Retry-After)"}
+_STATUSES = {
+    "413": "request body too large",
+    "422": "the data cannot be processed this way",
+    "429": "rate limited (see Retry-After)",
+}
 
 
 def _operation(

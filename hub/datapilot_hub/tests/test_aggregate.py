@@ -560,3 +560,14 @@ def test_too_many_groups_is_refused(storage):
         [path],
     )
     assert service.run(limited).table.num_rows == MAX_ROWS
+
+
+def test_a_sum_past_64_bits_is_422_not_500(storage):
+    path = "org-1/datasets/big/v1/part-0.parquet"
+    with storage.open(path, "wb") as f:
+        pq.write_table(pa.table({"n": pa.array([2**62, 2**62, 2**62], pa.int64())}), f)
+    query = plan(parse_aggregation({"metrics": {"n": ["sum", "mean"]}}), {"n": "integer"})
+    with pytest.raises(DatapilotError) as e:
+        Engine(storage, threads=1).run(query, [path])
+    assert (e.value.status, e.value.code) == (422, "unprocessable")
+    assert "cannot be aggregated" in e.value.message

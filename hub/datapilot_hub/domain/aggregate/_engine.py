@@ -24,6 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from ...errors import DatapilotError
 from ...storage import Storage
 from ._plan import Plan
 
@@ -111,6 +112,12 @@ class Engine:
     def run(self, plan: Plan, files: list[str]) -> pa.Table:
         """The answer of a plan over a version's Parquet files (blocking).
 
+        Raises
+        ------
+        DatapilotError
+            422 when the data does not fit the computation (a sum past 64 bits) or the
+            query needs more memory than ``memory_limit`` and has nowhere to spill.
+
         Parameters
         ----------
         plan : Plan
@@ -118,10 +125,26 @@ class Engine:
         files : list of str
             The version's Parquet files, relative storage paths.
         """
+        import duckdb
+
         con = self.connect(files)
         try:
             self._source(con, files)
             return con.sql(plan.sql, params=plan.params).to_arrow_table()
+        except duckdb.OutOfMemoryException:
+            raise DatapilotError(
+                422,
+                "out_of_memory",
+                f"The aggregation needs more than the {self.memory_limit} of memory an"
+                " aggregation may use; group by fewer or coarser columns, or filter first.",
+                limit=self.memory_limit,
+            ) from None
+        except duckdb.DataError as e:
+            # the data does not fit the computation: a sum past 64 bits, a bad cast
+            first = str(e).splitlines()[0]
+            raise DatapilotError(
+                422, "unprocessable", f"The data cannot be aggregated this way: {first}"
+            ) from None
         finally:
             con.close()
 
