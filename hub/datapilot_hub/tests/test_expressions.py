@@ -1,5 +1,6 @@
-"""The expression language: parsing, positions of errors, types, and what DuckDB makes
-of the compiled SQL on a small table (the rows each filter keeps)."""
+"""The expression language: parsing, positions of errors, types, and what it means: each
+filter runs in DuckDB (the SQL) and in pyarrow (the compute expression) on the same small
+table, and both must keep the same rows."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime as dt
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pytest
 
 from datapilot_hub.domain.expressions import (
@@ -15,6 +17,7 @@ from datapilot_hub.domain.expressions import (
     ExpressionError,
     compile_expression,
     parse,
+    to_arrow,
 )
 
 SCHEMA = {
@@ -26,6 +29,7 @@ SCHEMA = {
     "units": "integer",
     "paid": "boolean",
     "in": "string",  # a column named like a keyword
+    "tsz": "datetime",  # with a time zone
 }
 
 ROWS = pa.table(
@@ -55,25 +59,52 @@ ROWS = pa.table(
         "units": [1, 2, 3, 4, 5],
         "paid": [True, False, True, None, False],
         "in": ["a", "b", "c", "d", "e"],
+        "tsz": pa.array(
+            [
+                dt.datetime(2025, 1, 1, 23, 30, tzinfo=dt.timezone.utc),
+                dt.datetime(2025, 1, 2, 0, 30, tzinfo=dt.timezone.utc),
+                None,
+                dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc),
+                dt.datetime(2024, 12, 31, 12, tzinfo=dt.timezone.utc),
+            ],
+            pa.timestamp("us", tz="UTC"),
+        ),
     }
 )
 
 
+def duckdb_connection():
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")  # as the aggregation engine
+    con.register("t", ROWS)
+    return con
+
+
 def kept(text: str) -> list[int]:
-    """The ids of the rows a filter keeps, run by DuckDB."""
+    """The ids of the rows a filter keeps: the same in DuckDB and in pyarrow."""
     compiled = compile_expression(text, SCHEMA, want="boolean")
-    con = duckdb.connect()
-    con.register("t", ROWS)
     query = f"SELECT id FROM t WHERE {compiled.sql} ORDER BY id"
-    return [r[0] for r in con.execute(query, compiled.params).fetchall()]
+    by_sql = [r[0] for r in duckdb_connection().execute(query, compiled.params).fetchall()]
+    by_arrow = ROWS.filter(to_arrow(compiled.node, ROWS.schema)).column("id").to_pylist()
+    assert by_arrow == by_sql, (text, by_sql, by_arrow)
+    return by_sql
 
 
-def value(text: str):
-    """The value of an expression on row 1."""
+def value(text: str, row: int = 1):
+    """The value of an expression on a row: the same in DuckDB and in pyarrow."""
     compiled = compile_expression(text, SCHEMA)
-    con = duckdb.connect()
-    con.register("t", ROWS)
-    return con.execute(f"SELECT {compiled.sql} FROM t WHERE id = 1", compiled.params).fetchone()[0]
+    query = f"SELECT {compiled.sql} FROM t WHERE id = {row}"
+    by_sql = duckdb_connection().execute(query, compiled.params).fetchone()[0]
+    by_arrow = (
+        pads.dataset(ROWS)
+        .to_table(
+            columns={"v": to_arrow(compiled.node, ROWS.schema)}, filter=pads.field("id") == row
+        )
+        .column("v")
+        .to_pylist()[0]
+    )
+    assert by_arrow == by_sql, (text, by_sql, by_arrow)
+    return by_sql
 
 
 @pytest.mark.parametrize(
@@ -121,10 +152,55 @@ def value(text: str):
         ("units > 2.5", [3, 4, 5]),
         ("id in (1, 2.0)", [1, 2]),
         ("units IN (1) OR units Is Null", [1]),
+        # null logic: a null region is neither in nor out of a list
+        ("not (region in ('north', 'x'))", [3, 5]),
+        ("paid or region is null", [1, 3, 4]),
+        ("not (paid and units > 3)", [1, 2, 3, 5]),
+        # timestamps with a zone, compared with strings with or without one (UTC)
+        ("tsz >= '2025-01-02'", [2, 4]),
+        ("tsz < '2025-01-02T01:30:00+01:00'", [1, 5]),
+        ("date(tsz) = '2025-01-01'", [1]),
+        ("tsz > day", [5]),
+        ("hour(tsz) = 23", [1]),
+        # division and remainder by zero are null; remainders keep the dividend's sign
+        ("units / (units - 2) > 1", [3, 4, 5]),
+        ("(units - 2) % 0 is null", [1, 2, 3, 4, 5]),
+        ("-units % 3 = -1", [1, 4]),
+        ("amount % 4 = 2.5", [1]),
+        ("id in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13) and id not in (2, 4)", [1, 3, 5]),
+        ("region in (lower(region), 'x')", [1, 2, 5]),
     ],
 )
 def test_filters_keep_the_right_rows(text, ids):
     assert kept(text) == ids
+
+
+def test_rounding_and_arithmetic_agree():
+    assert value("round(2.5)") == 3.0
+    assert value("round(-2.5)") == -3.0
+    assert value("round(amount, 0)") == 11.0  # 10.5, half away from zero
+    assert value("7 % 2") == 1 and value("-7 % 2") == -1 and value("7 % -2") == 1
+    assert value("units / 0") is None
+    assert value("abs(-units)") == 1
+
+
+def test_integer_overflow_is_an_error_in_both_backends():
+    """Never a wrapped-around number."""
+    compiled = compile_expression("units * 9223372036854775807", SCHEMA)
+    with pytest.raises(duckdb.OutOfRangeException, match="Overflow"):
+        duckdb_connection().execute(
+            f"SELECT {compiled.sql} FROM t WHERE id = 2", compiled.params
+        ).fetchall()
+    with pytest.raises(pa.ArrowInvalid, match="overflow"):
+        pads.dataset(ROWS).to_table(
+            columns={"v": to_arrow(compiled.node)}, filter=pads.field("id") == 2
+        )
+
+
+def test_arrow_needs_literal_patterns():
+    compiled = compile_expression("contains(region, `in`)", SCHEMA, want="boolean")
+    with pytest.raises(ExpressionError, match="pattern .position 17. must be a string literal"):
+        to_arrow(compiled.node)
 
 
 def test_precedence_and_derived_values():

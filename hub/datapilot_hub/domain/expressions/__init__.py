@@ -4,7 +4,9 @@
 by a real parser (:mod:`._parser`; Python's ``eval`` is never involved), checked against
 the dataset's schema (:mod:`._check`: unknown columns and mistyped operands are refused
 with their position) and compiled to DuckDB SQL with every literal bound as a parameter
-(:mod:`._sql`). The language:
+(:mod:`._sql`, what the aggregations run) or to a pyarrow compute expression
+(:mod:`._arrow`, for Arrow scans, Dask partitions, ``Table.filter``), both with SQL's
+meaning. The language:
 
 - literals: numbers (``3``, ``2.5``, ``1e6``), strings in single or double quotes (a
   backslash escapes, a doubled quote is one), ``true``, ``false``, ``null``;
@@ -20,7 +22,7 @@ with their position) and compiled to DuckDB SQL with every literal bound as a pa
   ``coalesce``.
 
 Comparisons follow SQL: a comparison with a null value is not true, so
-``region != 'x'`` leaves out rows whose region is null.
+``region != 'x'`` leaves out rows whose region is null; a division by zero is null.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._arrow import to_arrow
 from ._check import DATE_PARTS, FUNCTIONS, TIME_PARTS, TYPES, check
 from ._parser import MAX_DEPTH, MAX_LENGTH, parse, tokenize
 from ._sql import quote_name, to_sql
@@ -49,6 +52,7 @@ __all__ = [
     "compile_expression",
     "parse",
     "quote_name",
+    "to_arrow",
     "to_sql",
     "tokenize",
 ]

@@ -67,6 +67,9 @@ def to_sql(node: Node) -> tuple[str, list[Any]]:
         if isinstance(n, Unary):
             return f"(NOT {sql(n.operand)})" if n.op == "not" else f"(-{sql(n.operand)})"
         if isinstance(n, Binary):
+            if n.op in ("/", "%"):
+                # a division by zero is null (DuckDB would fail the whole query)
+                return f"({sql(n.left)} {n.op} NULLIF({sql(n.right)}, 0))"
             return f"({sql(n.left)} {_OPERATORS[n.op]} {sql(n.right)})"
         if isinstance(n, In):
             operand = sql(n.operand)
