@@ -145,14 +145,19 @@ def _start_server(url: str) -> None:
 
 def _processes(port: int) -> dict[int, str]:
     """The hub's processes of this run: hub, proxy, services, notebook servers."""
+    me = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
     found = {}
     for p in psutil.process_iter(["pid", "cmdline", "username"]):
         cmd = " ".join(p.info["cmdline"] or [])
+        if p.info["pid"] in me or cmd.startswith("make"):
+            continue
         try:
-            mine = p.environ().get("DATAPILOT_PORT") == str(port) or str(port) in cmd
+            mine = p.environ().get("DATAPILOT_PORT") == str(port)
         except psutil.Error:
-            mine = (p.info["username"] or "").startswith("rsb-")
-        if mine and "make" not in cmd.split(" ")[0]:
+            mine = False
+        # the culler's and the notebook servers' environments are their own
+        mine = mine or f"--port {port}" in cmd or (p.info["username"] or "").startswith("rsb")
+        if mine:
             found[p.pid] = cmd[:90]
     return found
 

@@ -203,6 +203,40 @@ class DatasetService:
             db.delete(ds)
         self.storage.remove(self.storage.dataset_dir(ctx.org_id, name))
 
+    def version_info(self, ctx: OrgContext, name: str, version: int | None) -> dict[str, Any]:
+        """A version to read: its number, rows, storage path and columns with their types.
+
+        Parameters
+        ----------
+        ctx : OrgContext
+            The caller in the organization (needs ``data:read``).
+        name : str
+            The dataset.
+        version : int, optional
+            A version number; by default the current one.
+
+        Returns
+        -------
+        dict
+            ``{"name", "version", "rows", "path", "schema": {column: logical type}}``.
+        """
+        ctx.require("data:read")
+        with self.catalog.session(ctx.org_id) as db:
+            ds = self._visible(db, ctx, name)
+            number = version if version is not None else ds.current_version
+            v = next((v for v in ds.versions if v.version == number), None)
+            if v is None:
+                raise DatapilotError(
+                    404, "not_found", f"{name!r} has no version {number}.", version=number
+                )
+            return {
+                "name": name,
+                "version": v.version,
+                "rows": v.rows,
+                "path": v.path,
+                "schema": {c["name"]: c["type"] for c in v.columns},
+            }
+
     def resolve_read(self, ctx: OrgContext, name: str, req: ReadRequest) -> dict[str, Any]:
         """Check a read and return what :meth:`iter_data` needs."""
         ctx.require("data:read")
@@ -419,3 +453,18 @@ def _xlsx_chunks(batches, schema: pa.Schema, title: str) -> Iterator[bytes]:
         spool.seek(0)
         while chunk := spool.read(1 << 20):
             yield chunk
+
+
+def table_chunks(table: pa.Table, fmt: str) -> Iterator[bytes]:
+    """A table encoded as ``/data`` encodes rows: ``csv`` (formulas neutralized), ``arrow``
+    (an IPC stream) or ``parquet``.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        The rows.
+    fmt : str
+        ``csv``, ``arrow`` or ``parquet``.
+    """
+    writers = {"csv": _csv_writer, "arrow": pa.ipc.new_stream, "parquet": parquet_writer}
+    yield from _stream_chunks(table.to_batches(), writers[fmt], table.schema)

@@ -122,3 +122,25 @@ def test_a_refused_start_carries_its_reason_to_jupyterhubs_pages():
         "Your role in Acme (viewer) does not include 100% of it.",
         "<b>x</b>",
     )
+
+
+def test_every_page_form_is_audited_like_the_api():
+    """A page that writes declares its audit action, as API handlers do (test_audit)."""
+    from tornado import web
+
+    from datapilot_hub.service.pages import default_handlers
+    from datapilot_hub.service.pages._base import FormPageHandler, PageHandler
+
+    checked = []
+    for path, handler, *_ in default_handlers:
+        if not (isinstance(handler, type) and issubclass(handler, PageHandler)):
+            continue
+        if issubclass(handler, FormPageHandler):
+            for action, (method, audit_action, permission) in handler.actions.items():
+                assert callable(getattr(handler, method)), (path, action)
+                assert audit_action and permission, (path, action)
+                checked.append(f"{path} {action}")
+        elif handler.post is not web.RequestHandler.post:
+            assert "POST" in handler.audit_actions, path
+            checked.append(path)
+    assert len(checked) >= 10, checked
