@@ -26,7 +26,7 @@ journey("3-viewer", async ({ page, shot, check }) => {
   const tabs = await page.locator("#team-tabs a").allTextContents();
   check(!tabs.includes("Invitations") && !tabs.includes("Audit log"), `tabs: ${tabs}`);
   await shot("org-home");
-  await row.locator("a").click();
+  await Promise.all([page.waitForNavigation(), row.locator("a").click()]);
   check((await page.locator("#preview tbody tr").count()) > 0, "the preview shows rows");
   check(await page.isVisible("#report"), "the import report is shown");
   check(!(await page.isVisible("#delete-dataset")), "no delete for a viewer");
