@@ -373,12 +373,17 @@ def _print_banner(dp: DatapilotConfig, auth: str = "native") -> None:
             "  platform's data and secrets. Start as root for one account per server\n"
             "  (README, Security model).\n"
         )
-    print(f"\nDatapilot is starting (state: {dp.home}) ...\n", file=sys.stderr, flush=True)
+    # the isolation (or the lack of it) is said at once; the URL only once it works
+    print(
+        f"\nDatapilot is starting (state: {dp.home}) ...\n{isolation}",
+        file=sys.stderr,
+        flush=True,
+    )
     from jupyterhub.app import JupyterHub
 
     if not JupyterHub.initialized():
         return  # the configuration read by something else than the hub (a test, a tool)
-    banner = f"\nDatapilot is ready at {url}\n{how}{isolation}  state: {dp.home}\n"
+    banner = f"\nDatapilot is ready at {url}\n{how}"
     threading.Thread(
         target=_announce_when_ready,
         args=(_proxy_url_here(dp), banner),

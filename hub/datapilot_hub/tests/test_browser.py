@@ -186,14 +186,14 @@ def test_a_refused_server_start_explains_itself(browser_hub, state):
     assert "Acme Corp (viewer)" in result["message"]
 
 
-def test_a_new_analysts_server_has_the_example_notebooks(browser_hub, state):
+def test_a_new_analysts_server_has_the_example_notebooks_and_no_news_prompt(browser_hub, state):
     needs(state, "dataset")
     hub = browser_hub
-    r = hub.start_server("alice", ORG, hub.admin_token)
-    assert r.status_code in (201, 202), r.text
     try:
-        model = hub.hub_api("GET", "/users/alice").json()
-        assert model["servers"][ORG]["ready"]
+        result = journey(
+            hub, "analyst_opens_lab", user="alice", password="alice-first-hour", org=ORG
+        )
+        assert any("getting-started.ipynb" in f for f in result["files"]), result
         homes = list((hub.home / "homes").iterdir())
         (home,) = [h for h in homes if (h / "getting-started.ipynb").exists()]
         notebook = home / "getting-started.ipynb"
