@@ -167,7 +167,7 @@ def test_browser_login_cookie_reaches_the_data_service(scenario):
         assert browser.last_response.url.path == "/services/datapilot/orgs/acme/"
         home = browser.get("/services/datapilot/?all=1")
         assert home.status_code == 200 and "Acme Corp" in home.text
-        assert 'href="/services/datapilot/orgs/acme/members"' in home.text
+        assert 'href="/services/datapilot/orgs/acme/"' in home.text
         me = browser.get("/services/datapilot/api/v1/me")
         assert me.status_code == 200 and me.json()["name"] == "vera"
         assert browser.get("/services/datapilot/api/v1/orgs/acme/datasets").status_code == 200

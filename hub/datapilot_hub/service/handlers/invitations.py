@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import smtplib
+
+from jupyterhub.utils import get_browser_protocol
+
+from ..._human import when
 from .base import APIHandler
 from .orgs import ORG
 
@@ -15,6 +21,30 @@ def invitation_links(app, code: str) -> dict[str, str]:
         "link": f"{app.service_prefix}invitations/{code}",
         "accept_url": f"{app.api_prefix}invitations/{code}/accept",
     }
+
+
+def public_link(handler, link: str) -> str:
+    """An invitation's link as the person invited opens it (scheme and host of the request)."""
+    return f"{get_browser_protocol(handler.request)}://{handler.request.host}{link}"
+
+
+async def mail_invitation(app, ctx, model: dict, url: str) -> dict:
+    """E-mail a new invitation when an SMTP server is configured and it names an address.
+
+    Returns what the answer says about it: ``{"emailed": True}``, or ``False`` with
+    ``email_error`` (the invitation stands either way: its link is in the answer).
+    """
+    if not (app.mailer.enabled and model.get("email")):
+        return {"emailed": False}
+    msg = app.mailer.invitation(
+        model["email"], ctx.org_name, model["role"], ctx.caller.name, url, when(model["expires"])
+    )
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, app.mailer.send, msg)
+    except (OSError, smtplib.SMTPException) as e:
+        app.log.warning("Could not e-mail the invitation to %s: %s", model["email"], e)
+        return {"emailed": False, "email_error": f"{type(e).__name__}: {e}"[:300]}
+    return {"emailed": True}
 
 
 def accept_details(joined: dict) -> dict:
@@ -33,7 +63,7 @@ class InvitationsAPIHandler(APIHandler):
     def get(self, org: str) -> None:
         self.write_json({"invitations": self.app.invitations.list(self.org(org))})
 
-    def post(self, org: str) -> None:
+    async def post(self, org: str) -> None:
         ctx = self.org(org)
         ctx.require("members:manage")
         body = self.json_body()
@@ -41,6 +71,7 @@ class InvitationsAPIHandler(APIHandler):
             ctx, body.get("role"), body.get("email"), body.get("expires_in")
         )
         model.update(invitation_links(self.app, model["code"]))
+        model.update(await mail_invitation(self.app, ctx, model, public_link(self, model["link"])))
         # the person invited, as the log's reader knows them; the id stays in the details
         self.audit_target = model["email"] or model["id"]
         self.audit_details = {

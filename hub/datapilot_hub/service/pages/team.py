@@ -13,14 +13,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from jupyterhub.utils import get_browser_protocol
-
 from ...domain._identity import OrgContext
 from ...domain.audit import AuditQuery
 from ...domain.invitations import DEFAULT_EXPIRES_IN
 from ...domain.plans import LIMITS
 from ...errors import DatapilotError, bad_request
-from ..handlers.invitations import invitation_links
+from ..handlers.invitations import invitation_links, mail_invitation, public_link
 from ._base import FormPageHandler
 
 ORG = r"orgs/(?P<org>[^/]+)"
@@ -129,16 +127,21 @@ class InvitationsPageHandler(FormPageHandler):
         self.audit_target = model["email"] or model["id"]
         self.audit_details.update(role=model["role"], email=model["email"], invitation=model["id"])
         link = invitation_links(self.app, model.pop("code"))["link"]
-        model["url"] = f"{get_browser_protocol(self.request)}://{self.request.host}{link}"
-        self.show(
-            ctx,
-            201,
-            flash={
-                "level": "success",
-                "text": "Invitation created. Copy the link now: it is shown only this once.",
-            },
-            new_invitation=model,
-        )
+        model["url"] = public_link(self, link)
+        mailed = await mail_invitation(self.app, ctx, model, model["url"])
+        self.audit_details["emailed"] = mailed["emailed"]
+        text = "Invitation created. Copy the link now: it is shown only this once."
+        level = "success"
+        if mailed["emailed"]:
+            text = f"Invitation created and e-mailed to {model['email']}. {text}"
+        elif "email_error" in mailed:
+            level = "warning"
+            text = (
+                f"Invitation created, but the e-mail to {model['email']} could not be sent"
+                f" ({mailed['email_error']}). Copy the link and send it yourself: it is shown"
+                " only this once."
+            )
+        self.show(ctx, 201, flash={"level": level, "text": text}, new_invitation=model)
 
     async def revoke_invitation(self, ctx: OrgContext) -> None:
         invitation_id = self.field("invitation") or ""
