@@ -12,6 +12,8 @@ from typing import Any
 
 from datapilot_contract import DATASET_NAME, MODES, ORG_NAME, ORG_SLUG
 
+from ..domain.aggregate import FUNCTIONS, UNITS
+from ..domain.aggregate._spec import MAX_DERIVED, MAX_GROUP_BY, MAX_ROWS
 from ..domain.ingest import OPTION_KEYS, TYPES
 from ..domain.invitations import EMAIL_PATTERN, MAX_EXPIRES_IN, MIN_EXPIRES_IN
 from ..domain.org_settings import MAX_CPU, MAX_IDLE, MEM_LIMIT_PATTERN, MIN_IDLE, MIN_MEM
@@ -251,9 +253,21 @@ MODELS: dict[str, dict[str, Any]] = {
     "NewInvitation": {
         "allOf": [
             ref("Invitation"),
-            _object({"code": _STRING, "link": _STRING, "accept_url": _STRING}),
+            _object(
+                {
+                    "code": _STRING,
+                    "link": _STRING,
+                    "accept_url": _STRING,
+                    "emailed": {"type": "boolean"},
+                },
+                {"email_error": {**_STRING, "description": "why the e-mail was not sent"}},
+            ),
         ],
         "description": "the invitation with its code, shown this once",
+    },
+    "InvitationLookup": {
+        "allOf": [ref("Invitation"), _object({"organization": ref("Organization")})],
+        "description": "what an invitation admits to",
     },
     "Joined": _object(
         {"organization": ORG_SLUG.json_schema(), "role": _ROLE, "invitation": _STRING}
@@ -299,6 +313,17 @@ MODELS: dict[str, dict[str, Any]] = {
             "offset": _COUNT,
             "limit": _COUNT,
             "columns": {"type": "array", "items": _STRING},
+            "rows": {"type": "array", "items": _JSON_OBJECT},
+        }
+    ),
+    "Aggregate": _object(
+        {
+            "dataset": DATASET_NAME.json_schema(),
+            "version": _COUNT,
+            "columns": {
+                "type": "array",
+                "items": _object({"name": _STRING, "type": nullable(_STRING)}),
+            },
             "rows": {"type": "array", "items": _JSON_OBJECT},
         }
     ),
@@ -370,6 +395,94 @@ SETTINGS_CHANGE = {
 }
 
 MEMBER_ROLE = _object({"role": _ROLE})
+
+# an aggregation: the shapes parse_aggregation takes (a single name, function or sort key
+# may stand for a list of one); what depends on the dataset (its columns, an expression's
+# meaning) is a 400 the schema cannot foresee
+_FUNCTION = {
+    "anyOf": [
+        {"type": "string", "enum": list(FUNCTIONS)},
+        {
+            "type": "string",
+            "pattern": "^p[0-9]{1,2}(_[0-9]{1,3})?$",
+            "description": "a percentile: p90, p99_9",
+        },
+        {
+            "type": "object",
+            "required": ["percentile"],
+            "additionalProperties": False,
+            "properties": {
+                "percentile": {
+                    "type": "number",
+                    "minimum": 0,
+                    "exclusiveMinimum": True,
+                    "maximum": 1,
+                    "exclusiveMaximum": True,
+                }
+            },
+        },
+    ]
+}
+_COLUMN_NAME = {"type": "string", "minLength": 1}
+_SORT_KEY = {
+    "anyOf": [
+        {"type": "string", "pattern": "[^-]", "description": "a column; -column descending"},
+        {
+            "type": "object",
+            "required": ["column"],
+            "additionalProperties": False,
+            "properties": {"column": _STRING, "desc": {"type": "boolean"}},
+        },
+    ]
+}
+
+
+def _one_or_list(item: dict[str, Any], **bounds: Any) -> dict[str, Any]:
+    return {"anyOf": [item, {"type": "array", "items": item, **bounds}]}
+
+
+AGGREGATION = {
+    **_object(
+        {
+            "metrics": {
+                "type": "object",
+                "minProperties": 1,
+                "description": 'column (or "*" for rows) -> functions',
+                "additionalProperties": _one_or_list(_FUNCTION, minItems=1),
+            }
+        },
+        {
+            "group_by": nullable(
+                _one_or_list(_COLUMN_NAME, maxItems=MAX_GROUP_BY, uniqueItems=True)
+            ),
+            "time_bucket": nullable(
+                {
+                    "type": "object",
+                    "required": ["column", "unit"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "column": _COLUMN_NAME,
+                        "unit": {"type": "string", "enum": list(UNITS)},
+                    },
+                }
+            ),
+            "derive": nullable(
+                {
+                    "type": "object",
+                    "maxProperties": MAX_DERIVED,
+                    "description": "new columns: name -> expression",
+                    "additionalProperties": _STRING,
+                }
+            ),
+            "filter": nullable({**_STRING, "description": "an expression: day >= '2025-03-01'"}),
+            "sort": nullable(_one_or_list(_SORT_KEY)),
+            "limit": nullable({"type": "integer", "minimum": 1, "maximum": MAX_ROWS}),
+            "other": {"type": "boolean", "description": "the groups past the limit as one more"},
+            "version": nullable({"type": "integer", "minimum": 1}),
+        },
+    ),
+    "additionalProperties": False,
+}
 
 ROLLBACK = _object({"version": {"type": "integer"}})
 

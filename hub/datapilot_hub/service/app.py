@@ -25,11 +25,13 @@ from traitlets.config import Application, Config
 from .. import compute
 from ..catalog import Catalog
 from ..configuration import DatapilotConfig
+from ..domain.aggregate import AggregateService, Engine
 from ..domain.audit import AuditLog
 from ..domain.datasets import DatasetService
 from ..domain.ingest import Ingestor, IngestRequest, Limits
 from ..domain.invitations import InvitationService
 from ..domain.jobs import JobRunner
+from ..domain.mail import Mailer
 from ..domain.org_settings import OrgSettingsService
 from ..domain.orgs import OrgService
 from ..domain.plans import DEFAULT_PLANS, Plans, validate_plans
@@ -41,9 +43,7 @@ from ._bodies import BodyLimitedApplication
 from ._peers import PeerCheckingHTTPServer
 from .handlers import default_handlers
 from .handlers.base import NotFoundAPIHandler
-from .invitation_page import default_handlers as invitation_pages
 from .pages import default_handlers as page_handlers
-from .team_pages import default_handlers as team_pages
 
 
 class DataService(Application):
@@ -353,6 +353,100 @@ class DataService(Application):
     def _default_default_plan(self) -> str:
         return os.environ.get("DATAPILOT_DEFAULT_PLAN", "free")
 
+    native_auth = Bool(
+        help="""Whether the hub's login is password accounts (its pages link sign-ups).
+
+        The pages show hub administrators a link to the pending sign-ups
+        (``/hub/authorize``) and everyone the password change only with password accounts.
+        Defaults to ``$DATAPILOT_AUTH`` being ``native`` or unset.
+
+        Example::
+
+            c.DataService.native_auth = False
+        """,
+    ).tag(config=True)
+
+    @default("native_auth")
+    def _default_native_auth(self) -> bool:
+        return os.environ.get("DATAPILOT_AUTH", "native").strip().lower() in ("", "native")
+
+    smtp_host = Unicode(
+        help="""The SMTP server that sends invitation e-mails; empty (the default) sends none.
+
+        Without it an invitation's link is shown once to copy and send; with it, an
+        invitation made with an e-mail address is also sent there (the link is still
+        shown, and a failed delivery says why). Defaults to ``$DATAPILOT_SMTP_HOST``.
+
+        Example::
+
+            c.DataService.smtp_host = "smtp.example.org"
+        """,
+    ).tag(config=True)
+
+    @default("smtp_host")
+    def _default_smtp_host(self) -> str:
+        return os.environ.get("DATAPILOT_SMTP_HOST", "").strip()
+
+    smtp_port = Integer(
+        help="""The SMTP server's port. Defaults to ``$DATAPILOT_SMTP_PORT``, else 587.
+
+        Example::
+
+            c.DataService.smtp_port = 25
+        """,
+    ).tag(config=True)
+
+    @default("smtp_port")
+    def _default_smtp_port(self) -> int:
+        return int(os.environ.get("DATAPILOT_SMTP_PORT") or 587)
+
+    smtp_starttls = Bool(
+        help="""Upgrade the SMTP connection with STARTTLS (before any credentials).
+
+        Defaults to ``$DATAPILOT_SMTP_STARTTLS`` (``0`` turns it off), else on.
+
+        Example::
+
+            c.DataService.smtp_starttls = False
+        """,
+    ).tag(config=True)
+
+    @default("smtp_starttls")
+    def _default_smtp_starttls(self) -> bool:
+        value = os.environ.get("DATAPILOT_SMTP_STARTTLS", "1").strip().lower()
+        return value not in ("0", "false", "no", "off")
+
+    smtp_from = Unicode(
+        help="""The ``From`` address of invitation e-mails.
+
+        Defaults to ``$DATAPILOT_SMTP_FROM``, else ``datapilot@<smtp_host>``.
+
+        Example::
+
+            c.DataService.smtp_from = "Datapilot <datapilot@example.org>"
+        """,
+    ).tag(config=True)
+
+    @default("smtp_from")
+    def _default_smtp_from(self) -> str:
+        return os.environ.get("DATAPILOT_SMTP_FROM") or f"datapilot@{self.smtp_host or 'localhost'}"
+
+    smtp_user = Unicode(
+        help="""The SMTP login, when the server asks for one (with ``smtp_password``).
+
+        Defaults to ``$DATAPILOT_SMTP_USER``; the password comes from
+        ``$DATAPILOT_SMTP_PASSWORD`` (an environment variable of the service only).
+
+        Example::
+
+            c.DataService.smtp_user = "datapilot"
+        """,
+    ).tag(config=True)
+
+    @default("smtp_user")
+    def _default_smtp_user(self) -> str:
+        return os.environ.get("DATAPILOT_SMTP_USER", "")
+
     server_poll_interval = Integer(
         help="""Seconds between two looks at the hub's running notebook servers.
 
@@ -486,6 +580,31 @@ class DataService(Application):
             raise TraitError(str(e)) from None
         return proposal["value"]
 
+    aggregate_memory_limit = Unicode(
+        "1GB",
+        help="""Memory one aggregation may use before DuckDB spills to disk.
+
+        Each ``POST .../aggregate`` runs in a DuckDB connection of its own with this
+        ``memory_limit``; past it, DuckDB writes its intermediate state to
+        ``$DATAPILOT_HOME/service/tmp/duckdb`` instead of growing. A DuckDB size such as
+        ``"512MB"`` or ``"4GB"``.
+
+        Example::
+
+            c.DataService.aggregate_memory_limit = "4GB"
+        """,
+    ).tag(config=True)
+
+    aggregate_threads = Integer(
+        0,
+        help="""Threads one aggregation may use; 0 for as many as the machine has cores.
+
+        Example::
+
+            c.DataService.aggregate_threads = 2
+        """,
+    ).tag(config=True)
+
     rate_limit_prefix = Unicode(
         help="""Prefix of the rate-limit keys in Redis.
 
@@ -537,8 +656,23 @@ class DataService(Application):
         self.orgs = OrgService(self.catalog, self.hub, self.quotas, self.storage)
         self.org_settings = OrgSettingsService(self.catalog, self.quotas)
         self.invitations = InvitationService(self.catalog, self.hub, self.quotas)
+        self.mailer = Mailer(
+            host=self.smtp_host,
+            port=self.smtp_port,
+            sender=self.smtp_from,
+            user=self.smtp_user,
+            password=os.environ.get("DATAPILOT_SMTP_PASSWORD", ""),
+            starttls=self.smtp_starttls,
+        )
         self.servers = ServerWatcher(self.catalog, self.hub, self.quotas)
         self.datasets = DatasetService(self.catalog, self.storage)
+        spill = self.dp_config.tmp_dir / "duckdb"
+        spill.mkdir(exist_ok=True)
+        self.aggregates = AggregateService(
+            self.datasets,
+            self.storage,
+            Engine(self.storage, self.aggregate_memory_limit, self.aggregate_threads, str(spill)),
+        )
         self.jobs = JobRunner(self.catalog, self.storage, self.job_workers)
         self.ingestor = Ingestor(
             self.catalog, self.storage, self.limits, str(self.dp_config.tmp_dir)
@@ -661,9 +795,8 @@ class DataService(Application):
             *api,
             (url_path_join(self.api_prefix, r"(.*)"), NotFoundAPIHandler),
             (url_path_join(self.service_prefix, "oauth_callback"), HubOAuthCallbackHandler),
-            *[(url_path_join(self.service_prefix, path), h) for path, h in page_handlers],
-            *[(url_path_join(self.service_prefix, path), h) for path, h in invitation_pages],
-            *[(url_path_join(self.service_prefix, path), h) for path, h in team_pages],
+            # (the pages end with the styled 404 for every other path)
+            *[(url_path_join(self.service_prefix, spec[0]), *spec[1:]) for spec in page_handlers],
         ]
         return BodyLimitedApplication(
             handlers,
@@ -791,4 +924,10 @@ def main(argv: list[str] | None = None) -> None:
     app = DataService.instance()
     app.initialize(argv)
     app.start()
-    sys.exit(0)
+    # Everything is stopped, flushed and closed (serve); what is left is the interpreter's
+    # own teardown, which took 1.5 s and more (joining idle worker threads) while the hub,
+    # stopping its services one after the other, waits for this process to be gone.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

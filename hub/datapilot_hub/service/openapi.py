@@ -210,6 +210,8 @@ def _json_body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
 
 
 _NO_CONTENT = {"204": {"description": "done"}}
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
@@ -299,6 +301,15 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                 {"200": _json(ref("Invitation"), "revoked")},
                 _codes(IN_ORG, DENIED, {409: {"invitation_used"}}),
                 [_ORG, _INVITATION],
+            ),
+        },
+        "/invitations/{code}": {
+            "get": Operation(
+                "What an invitation is for: its organization, role, state and expiry",
+                "logged in (the code is the secret)",
+                {"200": _json(ref("InvitationLookup"))},
+                _codes(LOGIN, {400: {"invalid_input"}, 404: {"not_found"}}),
+                [_CODE],
             ),
         },
         "/invitations/{code}/accept": {
@@ -496,12 +507,9 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                         "content": {
                             "application/json": {"schema": ref("Rows")},
                             "text/csv": {"schema": {"type": "string"}},
-                            "application/vnd.apache.arrow.stream": {
-                                "schema": {"type": "string", "format": "binary"}
-                            },
-                            "application/vnd.apache.parquet": {
-                                "schema": {"type": "string", "format": "binary"}
-                            },
+                            "application/vnd.apache.arrow.stream": _BINARY,
+                            "application/vnd.apache.parquet": _BINARY,
+                            XLSX: _BINARY,
                         },
                     }
                 },
@@ -516,9 +524,48 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                     _q(
                         "format",
                         "encoding; default json",
+                        {"type": "string", "enum": ["json", "csv", "arrow", "parquet", "xlsx"]},
+                    ),
+                ],
+            ),
+        },
+        "/orgs/{org}/datasets/{name}/aggregate": {
+            "post": Operation(
+                "Group-by, time buckets, metrics, filters and top-N over a version; the answer"
+                " as json, csv, arrow or parquet",
+                "data:read",
+                {
+                    "200": {
+                        "description": "the groups, in the format asked for",
+                        "content": {
+                            "application/json": {"schema": ref("Aggregate")},
+                            "text/csv": {"schema": {"type": "string"}},
+                            "application/vnd.apache.arrow.stream": _BINARY,
+                            "application/vnd.apache.parquet": _BINARY,
+                        },
+                    }
+                },
+                _codes(
+                    IN_ORG,
+                    DENIED,
+                    JSON_BODY,
+                    {
+                        # an expression's error gives details.position
+                        400: {"unknown_column", "invalid_expression", "too_many_groups"},
+                        422: {"out_of_memory", "unprocessable"},
+                        429: {"rate_limited"},
+                    },
+                ),
+                [
+                    _ORG,
+                    _NAME,
+                    _q(
+                        "format",
+                        "encoding; default json",
                         {"type": "string", "enum": ["json", "csv", "arrow", "parquet"]},
                     ),
                 ],
+                _json_body(models.AGGREGATION),
             ),
         },
         "/orgs/{org}/jobs/{job_id}": {

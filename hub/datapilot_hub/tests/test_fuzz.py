@@ -6,7 +6,7 @@ requests from the document, valid ones and invalid ones (Hypothesis, a fixed num
 operation, derandomized), and sends each through the proxy as one of the callers of a
 populated organization: a hub admin, the organization's Admin, an Analyst, a Viewer, a
 member of another organization, nobody. Path parameters are often the real objects
-(``acme``, the dataset ``sales``, a job, an invitation), so the calls get past the 404
+(``acme``, the dataset ``sales`` and its columns, a job, an invitation), so the calls get past the 404
 to the handlers' work. Every answer is checked by schemathesis' checks: no 5xx; a status
 the document lists for the operation; the documented content type and body schema
 (error bodies included, with their machine codes); documented headers; invalid input
@@ -60,10 +60,25 @@ CONTENT_CHECKED = {
     # user names JupyterHub's authenticator refuses, and rules a pattern cannot say
     # (Unicode case and normal form)
     ("PUT", "/orgs/{org}/members/{user}"): [400],
+    # columns the dataset does not have, expressions that do not type-check (400), data an
+    # aggregation cannot compute (422)
+    ("POST", "/orgs/{org}/datasets/{name}/aggregate"): [400, 422],
     # schemathesis speaks HTTP, not WebSocket: a member's plain GET is a 400
     ("GET", "/orgs/{org}/jobs/{job_id}/events"): [400],
 }
 _ACCEPTED = ["2xx", "401", "403", "404", "409", "429"]
+
+# the body a valid request sometimes has instead, so that it names what the dataset has and
+# gets to the work (an aggregation of generated column names never runs)
+REAL_BODIES = {
+    ("POST", "/orgs/{org}/datasets/{name}/aggregate"): {
+        "group_by": ["region"],
+        "metrics": {"amount": ["sum", "p90"], "*": ["count"]},
+        "filter": "amount > 1",
+        "sort": ["-count"],
+        "limit": 10,
+    },
+}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -124,6 +139,7 @@ def _config(world) -> schemathesis.Config:
             "dictionaries": {
                 **{name: {"values": values} for name, values in known.items()},
                 "doomed": {"values": [DOOMED]},
+                "columns": {"values": ["region"]},
                 "files": {"values": [CSV.decode(), "a;b\n1,5;x\n2,5;y\n", "x\n"]},
             },
             # the real objects most of the time, generated values the rest; an upload's
@@ -132,6 +148,8 @@ def _config(world) -> schemathesis.Config:
                 **{f"path.{name}": {"dictionary": name, "probability": 0.7} for name in known},
                 "body.file": {"dictionary": "files", "probability": 0.5},
                 "body.name": {"dictionary": "name", "probability": 0.3},
+                # an aggregation's groups: a column sales has
+                "body.group_by": {"dictionary": "columns", "probability": 0.5},
             },
             # the callers' tokens are the test's: schemathesis neither makes nor drops one
             "generation": {"with-security-parameters": False},
@@ -177,9 +195,12 @@ def test_operation_under_fuzzer(api_schema, fuzz_hub, world, method, path):
         derandomize=SEED is None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=cases, caller=st.sampled_from(CALLERS))
-    def fuzz(case, caller):
+    @given(case=cases, caller=st.sampled_from(CALLERS), real=st.sampled_from([True, False]))
+    def fuzz(case, caller, real):
         token = world["tokens"][caller]
+        body = REAL_BODIES.get((method, path))
+        if body and real and case.meta.generation.mode.is_positive:
+            case.body = body
         if path == "/orgs/{org}" and method == "DELETE" and case.path_parameters["org"] == DOOMED:
             fuzz_hub.api("POST", "/orgs", fuzz_hub.admin_token, json={"slug": DOOMED}, check=False)
         case.call_and_validate(headers={"Authorization": f"token {token}"} if token else None)
