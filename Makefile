@@ -13,7 +13,7 @@ run: install proxy migrate
 # the catalog tests run on SQLite and on PostgreSQL; here PostgreSQL is required
 test: export DATAPILOT_TEST_REQUIRE_POSTGRES = 1
 test: install proxy oidc-provider postgres redis lint
-	$(BIN)/python -m pytest hub/datapilot_hub/tests datapilot_kernel/tests datapilot_contract/tests -p no:jupyter_server $(PYTEST_ARGS)
+	$(BIN)/python -m pytest hub/datapilot_hub/tests datapilot_kernel/tests datapilot_contract/tests datapilot_charts/tests -p no:jupyter_server $(PYTEST_ARGS)
 	$(BIN)/python -m pytest extensions/datapilot/tests $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
