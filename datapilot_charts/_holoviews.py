@@ -150,8 +150,12 @@ def _bars(spec, backend, theme, xdim, ydim) -> list[Any]:
     if len(series) == 1:
         s = series[0]
         data = pd.DataFrame({"x": [str(v) for v in s["x"]], "y": s["y"]})
+        color: Any = _color(s, 0)
+        if s.get("colors"):
+            # one colour per bar: a highlighted category
+            color = hv.dim("x").categorize(dict(zip(data["x"], s["colors"], strict=True)))
         bars = hv.Bars(data, xdim, ydim).opts(
-            backend=backend, **_style(backend, color=_color(s, 0), line_color=fg)
+            backend=backend, **_style(backend, color=color, line_color=fg)
         )
         return [bars]
     rows = [

@@ -12,7 +12,8 @@ CHART_TYPES = ("bar", "line", "area", "scatter", "histogram", "box", "heatmap", 
 AXIS_KINDS = ("temporal", "quantitative", "nominal")
 
 #: chart type -> the lists every series of that type holds (all of one length per series,
-#: but for a histogram's ``edges``, one longer than its ``counts``)
+#: but for a histogram's ``edges``, one longer than its ``counts``); a bar or pie series
+#: may also hold ``colors``, one per bar or slice
 SERIES_FIELDS: dict[str, tuple[str, ...]] = {
     "bar": ("x", "y"),
     "line": ("x", "y"),
