@@ -200,6 +200,44 @@ class DatasetService:
             db.delete(ds)
         self.storage.remove(self.storage.dataset_dir(ctx.org_id, name))
 
+    def resolve_version(
+        self, ctx: OrgContext, name: str, version: int | None, permission: str = "data:read"
+    ) -> dict[str, Any]:
+        """A version (the current one when ``version`` is None) of a visible dataset.
+
+        Parameters
+        ----------
+        ctx : OrgContext
+            The caller in the organization.
+        name : str
+            The dataset.
+        version : int, optional
+            The version number.
+        permission : str
+            What the caller must be allowed (``data:read``, ``insights:run``).
+
+        Returns
+        -------
+        dict
+            ``{"name", "version", "rows", "path", "files", "columns"}``: ``columns`` as the
+            catalog has them (name, label, type, stats); ``files`` the Parquet files.
+        """
+        ctx.require(permission)
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+            raise bad_request("version", "version must be a version number.")
+        with self.catalog.session(ctx.org_id) as db:
+            ds = self._visible(db, ctx, name)
+            number = version if version is not None else ds.current_version
+            v = next((v for v in ds.versions if v.version == number), None)
+            if v is None:
+                raise DatapilotError(
+                    404, "not_found", f"{name!r} has no version {number}.", version=number
+                )
+            found = {"name": name, "version": number, "rows": v.rows, "path": v.path,
+                     "columns": [dict(c) for c in v.columns]}  # fmt: skip
+        found["files"] = [f for f in self.storage.files(found["path"]) if f.endswith(".parquet")]
+        return found
+
     def resolve_read(self, ctx: OrgContext, name: str, req: ReadRequest) -> dict[str, Any]:
         """Check a read and return what :meth:`iter_data` needs."""
         ctx.require("data:read")

@@ -48,7 +48,8 @@ def _q(name: str, typ: str, description: str, **schema: Any) -> dict[str, Any]:
     }
 
 
-# path -> method -> (summary, permission, parameters, request body or None, success status);
+# path -> method -> (summary, permission, parameters, request body or None, success status,
+# optionally {status: description} of the statuses it answers beyond 400, 401, 403 and 404);
 # a request body maps each field to its type, or to its JSON Schema
 OPERATIONS: dict[str, dict[str, tuple]] = {
     "/health": {
@@ -200,6 +201,23 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
             "200",
         ),
     },
+    "/orgs/{org}/datasets/{name}/insights": {
+        "get": (
+            "Ranked insights of a version, each with its test, numbers, sentence and chart;"
+            " computed once per version (sampled when large), with the narrator's summary"
+            " on request",
+            "insights:run",
+            [
+                _ORG,
+                _NAME,
+                _q("version", "integer", "a version number; default the current one"),
+                _q("summary", "string", "add the narrator's summary", enum=["true", "false"]),
+            ],
+            None,
+            "200",
+            {"429": "rate limited (the insights limit); see Retry-After"},
+        ),
+    },
     "/orgs/{org}/jobs/{job_id}": {"get": ("A job's state", "member", [_ORG, _JOB], None, "200")},
     "/orgs/{org}/jobs/{job_id}/cancel": {
         "post": ("Cancel a job", "owner or data:delete", [_ORG, _JOB], None, "200"),
@@ -238,7 +256,9 @@ _ERROR = {
 }
 
 
-def _operation(method: str, summary, permission, parameters, body, status) -> dict[str, Any]:
+def _operation(
+    method: str, summary, permission, parameters, body, status, extra=None
+) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "description": f"Permission: {permission or 'none'}.",
@@ -257,6 +277,7 @@ def _operation(method: str, summary, permission, parameters, body, status) -> di
                     ("401", "not logged in"),
                     ("403", "no permission"),
                     ("404", "unknown or not visible to you"),
+                    *(extra or {}).items(),
                 )
             },
         },

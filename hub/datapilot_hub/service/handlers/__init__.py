@@ -1,6 +1,6 @@
 """HTTP handlers of the data service: parse, authorize, call the domain layer."""
 
-from . import audit, datasets, invitations, jobs, orgs, settings, system
+from . import audit, datasets, insights, invitations, jobs, orgs, settings, system
 
 default_handlers = [
     *system.default_handlers,
@@ -8,6 +8,7 @@ default_handlers = [
     *invitations.default_handlers,
     *settings.default_handlers,
     *datasets.default_handlers,
+    *insights.default_handlers,
     *jobs.default_handlers,
     *audit.default_handlers,
 ]
