@@ -9,16 +9,9 @@ import time
 import psutil
 import pytest
 
-from .utils import HubProcess
+from .utils import HubProcess, service_process
 
 pytestmark = pytest.mark.e2e
-
-
-def _service_process(hub: HubProcess) -> psutil.Process:
-    for child in psutil.Process(hub.proc.pid).children(recursive=True):
-        if "datapilot_hub.service" in " ".join(child.cmdline()):
-            return child
-    raise AssertionError("no data service process")
 
 
 def test_kill_9_during_ingestion_leaves_no_version_and_no_files(hub_home):
@@ -43,7 +36,7 @@ def test_kill_9_during_ingestion_leaves_no_version_and_no_files(hub_home):
                 break
             assert job["state"] in ("queued", "running") and time.monotonic() < deadline, job
             time.sleep(0.05)
-        service = _service_process(hub)
+        service = service_process(hub)
         os.kill(service.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

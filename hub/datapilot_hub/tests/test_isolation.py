@@ -26,7 +26,7 @@ import pytest
 
 from datapilot_hub import accounts
 
-from .utils import hub_login, run_in_kernel, running_hub
+from .utils import hub_login, hub_processes, run_in_kernel, running_hub
 
 pytestmark = [
     pytest.mark.e2e,
@@ -65,22 +65,6 @@ def kernel_json(hub, user: str, org: str, token: str, code: str):
 def probe(hub, user: str, org: str, token: str, paths: dict[str, Path | str]) -> dict[str, str]:
     code = f"PATHS = {json.dumps({k: str(v) for k, v in paths.items()})}\n{PROBE}"
     return kernel_json(hub, user, org, token, code)
-
-
-def _processes(hub) -> dict[str, psutil.Process]:
-    """The hub's processes by role: hub, proxy, service, culler, and servers by account."""
-    found = {"hub": psutil.Process(hub.proc.pid)}
-    for child in found["hub"].children(recursive=True):
-        cmd = " ".join(child.cmdline())
-        if "configurable-http-proxy" in cmd:
-            found["proxy"] = child
-        elif "datapilot_hub.service" in cmd:
-            found["service"] = child
-        elif "jupyterhub_idle_culler" in cmd:
-            found["culler"] = child
-        elif "jupyterhub-singleuser" in cmd:
-            found[f"server:{child.username()}"] = child
-    return found
 
 
 def _wheel(directory: Path) -> Path:
@@ -150,7 +134,7 @@ def tenants(request, tmp_path_factory):
 
 def test_each_server_runs_under_its_own_unprivileged_account(tenants):
     hub, tokens = tenants
-    procs = _processes(hub)
+    procs = hub_processes(hub)
     for account in hub.accounts.values():
         server = procs[f"server:{account}"]
         assert server.uids().real != 0
@@ -201,7 +185,7 @@ def test_a_kernel_reads_nothing_of_other_tenants_or_of_the_platform(tenants):
         "list of homes": homes,
         "state directory": hub.home,
     }
-    procs = _processes(hub)
+    procs = hub_processes(hub)
     for role in ("hub", "proxy", "service", "culler"):
         paths[f"{role} environ"] = f"/proc/{procs[role].pid}/environ"
     for key in ("bob", "acme"), ("alice", "globex"), ("gary", "globex"):
@@ -352,7 +336,7 @@ print(json.dumps(answers))
 
 def test_the_data_service_takes_connections_only_through_the_proxy(tenants):
     hub, tokens = tenants
-    service = _processes(hub)["service"]
+    service = hub_processes(hub)["service"]
     port = next(c.laddr.port for c in service.net_connections("tcp") if c.status == "LISTEN")
     code = f"""
 import http.client, json
@@ -413,7 +397,7 @@ def test_one_account_mode_says_so_to_admins(request, tmp_path_factory):
         finally:
             admin.close()
         # no accounts were made, and the service runs as the hub's own account
-        assert _processes(hub)["service"].uids().real == 0
+        assert hub_processes(hub)["service"].uids().real == 0
         assert not [p for p in pwd.getpwall() if p.pw_name.startswith(hub.account_prefix)]
 
 

@@ -410,17 +410,34 @@ async def run_in_kernel(
         return out
 
 
-def service_process(hub: HubProcess):
-    """The data service's process among the hub's children (a ``psutil.Process``)."""
+def hub_processes(hub: HubProcess) -> dict:
+    """The hub's processes by role (``psutil.Process``): ``hub``, ``proxy``, ``service``,
+    ``culler``, and each notebook server as ``server:<account it runs under>``."""
     import psutil
 
-    for child in psutil.Process(hub.proc.pid).children(recursive=True):
+    found = {"hub": psutil.Process(hub.proc.pid)}
+    for child in found["hub"].children(recursive=True):
         try:
-            if "datapilot_hub.service" in " ".join(child.cmdline()):
-                return child
+            cmd = " ".join(child.cmdline())
+            if "configurable-http-proxy" in cmd:
+                found["proxy"] = child
+            elif "datapilot_hub.service" in cmd:
+                found["service"] = child
+            elif "jupyterhub_idle_culler" in cmd:
+                found["culler"] = child
+            elif "jupyterhub-singleuser" in cmd:
+                found[f"server:{child.username()}"] = child
         except psutil.NoSuchProcess:
             continue
-    raise LookupError(f"no data service among the hub's processes:\n{hub.log_tail()}")
+    return found
+
+
+def service_process(hub: HubProcess):
+    """The data service's process among the hub's children (a ``psutil.Process``)."""
+    try:
+        return hub_processes(hub)["service"]
+    except KeyError:
+        raise LookupError(f"no data service among the hub's processes:\n{hub.log_tail()}") from None
 
 
 def lie_about_size(path: Path, member: str, size: int) -> None:
