@@ -72,8 +72,7 @@ class ChatServer:
         asyncio.run(self._serve())
 
     async def _serve(self) -> None:
-        app = web.Application([(r"/v1/chat/completions", ChatCompletionsHandler)],
-                              chat_server=self)  # fmt: skip
+        app = web.Application([(r"/v1/chat/completions", ChatCompletionsHandler)], chat_server=self)
         server = app.listen(self.port, "127.0.0.1")
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()

@@ -82,8 +82,11 @@ def test_insights_find_the_planted_patterns_and_are_cached_per_version(ihub, wor
     assert answer["sample"]["rows"] == 1500 and answer["sample"]["method"] == "all rows"
     top = [(i["type"], i["columns"]) for i in answer["insights"]]
     for planted in world["planted"]:
-        ranks = [k for k, (kind, cols) in enumerate(top)
-                 if kind == planted.type and set(planted.columns) <= set(cols)]  # fmt: skip
+        ranks = [
+            k
+            for k, (kind, cols) in enumerate(top)
+            if kind == planted.type and set(planted.columns) <= set(cols)
+        ]
         assert ranks and ranks[0] < 3, (planted, top)
     for insight in answer["insights"]:
         check_spec(insight["chart"])
@@ -188,8 +191,11 @@ def test_a_summary_citing_a_number_no_insight_states_is_dropped(ihub, world, cha
     summary = r.json()["summary"]
     assert summary["status"] == "dropped" and summary["text"] is None
     assert "42" in summary["reason"]
-    dropped = [e for e in audit_events(ihub, world)
-               if (e["details"].get("narrator") or {}).get("status") == "dropped"]  # fmt: skip
+    dropped = [
+        e
+        for e in audit_events(ihub, world)
+        if (e["details"].get("narrator") or {}).get("status") == "dropped"
+    ]
     assert "42%" in dropped[0]["details"]["narrator"]["response"]
 
 

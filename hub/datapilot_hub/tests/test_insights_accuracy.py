@@ -53,8 +53,9 @@ def test_a_planted_pattern_is_found_with_its_columns_in_the_top_3(pattern, seed)
         # the rows named are the rows planted (1-based row numbers)
         assert sorted(insight["details"]["rows"]) == [r + 1 for r in detail["rows"]]
     elif pattern == "spike":
-        assert sorted(insight["details"]["dates"]) == [d.strftime("%Y-%m-%d") for d in
-                                                       detail["dates"]]  # fmt: skip
+        assert sorted(insight["details"]["dates"]) == [
+            d.strftime("%Y-%m-%d") for d in detail["dates"]
+        ]
         assert insight["details"]["kind"] == "time_series"
     elif pattern in ("majority", "category_outlier"):
         assert detail["value"] in insight["sentence"]
@@ -114,8 +115,9 @@ def test_a_sampled_table_says_so_in_its_sentences():
 def test_exact_counts_from_the_catalog_are_used_for_missing_values():
     df, _ = plant([], rows=1000, seed=8)
     df["note"] = np.where(np.arange(1000) % 3 == 0, "x", None)
-    profile = Profile(df=df.iloc[:100], types=frame_types(df), total_rows=50_000,
-                      nulls={"note": 40_000})  # fmt: skip
+    profile = Profile(
+        df=df.iloc[:100], types=frame_types(df), total_rows=50_000, nulls={"note": 40_000}
+    )
     [insight] = [i for i in find_insights(profile) if i.type == "missing"]
     assert "80% of the rows (40,000 of 50,000)" in insight.sentence
     assert "exact" in insight.test

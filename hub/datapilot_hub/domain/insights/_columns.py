@@ -185,8 +185,10 @@ def low_variance(profile: Profile) -> list[Insight]:
                 f"{label} is {counts.index[0]!s} in {pct(share)} of the rows "
                 f"({num(counts.iloc[0])} of {num(n)})"
             )
-            score, stat = 0.3 + 0.2 * share, {"name": "share of the most common value",
-                                              "value": share}  # fmt: skip
+            score, stat = (
+                0.3 + 0.2 * share,
+                {"name": "share of the most common value", "value": share},
+            )
         elif cv is not None and cv < 1e-3:
             sentence = (
                 f"{label} barely varies: its standard deviation is {pct(cv)} of its mean "

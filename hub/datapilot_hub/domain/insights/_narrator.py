@@ -75,8 +75,12 @@ class Summary:
 
     def to_json(self) -> dict[str, Any]:
         """The ``summary`` of the insights answer."""
-        return {"status": self.status, "text": self.text, "reason": self.reason,
-                "model": self.model}  # fmt: skip
+        return {
+            "status": self.status,
+            "text": self.text,
+            "reason": self.reason,
+            "model": self.model,
+        }
 
     def audit(self) -> dict[str, Any]:
         """The audit event's record of the exchange."""

@@ -106,8 +106,11 @@ def _together(profile: Profile, overview, shares, alpha) -> list[Insight]:
     if not pairs:
         return []
     adjusted = multipletests(results, method="holm")[1]
-    linked = [(pair, p) for pair, p in zip(pairs, adjusted, strict=True)
-              if p < alpha and pair[3] >= MIN_PHI]  # fmt: skip
+    linked = [
+        (pair, p)
+        for pair, p in zip(pairs, adjusted, strict=True)
+        if p < alpha and pair[3] >= MIN_PHI
+    ]
     # columns missing together, as groups (connected pairs)
     groups: list[set[str]] = []
     for (a, b, *_), _p in linked:
@@ -148,9 +151,7 @@ def _together(profile: Profile, overview, shares, alpha) -> list[Insight]:
                             "name": "rows",
                             "x": ["missing", "missing", "present", "present"],
                             "y": ["missing", "present", "missing", "present"],
-                            "value": values(
-                                [table[0, 0], table[1, 0], table[0, 1], table[1, 1]]
-                            ),  # fmt: skip
+                            "value": values([table[0, 0], table[1, 0], table[0, 1], table[1, 1]]),
                         }
                     ],
                     x=axis(a, profile.label(a), "nominal"),

@@ -128,8 +128,12 @@ def category_outliers(profile: Profile, alpha: float = ALPHA) -> list[Insight]:
                     continue
                 d = (mean_in - mean_out) / pooled
                 if best is None or abs(d) > abs(best[1]):
-                    best = (category, d, (mean_in, math.sqrt(var_in), n_in),
-                            (mean_out, math.sqrt(var_out), n_out))  # fmt: skip
+                    best = (
+                        category,
+                        d,
+                        (mean_in, math.sqrt(var_in), n_in),
+                        (mean_out, math.sqrt(var_out), n_out),
+                    )
             if best is None:
                 continue
             category, d, inside, rest = best

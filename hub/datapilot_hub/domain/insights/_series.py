@@ -264,13 +264,20 @@ def _change_point(profile, measure, series, s, y, fit, alpha) -> Insight | None:
 def _phase_names(index: pd.DatetimeIndex, unit: str, period: int) -> tuple[list, list[str]]:
     if unit == "day" and period == 7:
         return list(index.day_of_week), [
-            "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"
-        ]  # fmt: skip
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ]
     if unit == "hour":
         return list(index.hour), [f"{h:02d}:00" for h in range(24)]
     if unit == "month":
-        return list(index.month - 1), [pd.Timestamp(2000, m, 1).strftime("%B") for m in
-                                       range(1, 13)]  # fmt: skip
+        return list(index.month - 1), [
+            pd.Timestamp(2000, m, 1).strftime("%B") for m in range(1, 13)
+        ]
     if unit == "quarter":
         return list(index.quarter - 1), ["Q1", "Q2", "Q3", "Q4"]
     weeks = list(np.clip(index.isocalendar().week.to_numpy() - 1, 0, 51))
@@ -369,8 +376,13 @@ def _neighbours_median(y: np.ndarray, half: int = 3) -> np.ndarray:
 
 def names_axis(unit: str, period: int) -> str:
     """The label of a cycle's phases: weekday, hour of the day, month..."""
-    return {"day": "Day of the week", "hour": "Hour of the day", "month": "Month",
-            "quarter": "Quarter", "week": "Week of the year"}[unit]  # fmt: skip
+    return {
+        "day": "Day of the week",
+        "hour": "Hour of the day",
+        "month": "Month",
+        "quarter": "Quarter",
+        "week": "Week of the year",
+    }[unit]
 
 
 def series_outliers(

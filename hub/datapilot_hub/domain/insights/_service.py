@@ -133,7 +133,7 @@ class InsightService:
                 n: (c.get("stats") or {}).get("nulls")
                 for n, c in columns.items()
                 if (c.get("stats") or {}).get("nulls") is not None
-            },  # fmt: skip
+            },
             labels={n: c.get("label") or n for n, c in columns.items()},
             duplicates=read.duplicates,
         )
@@ -161,7 +161,11 @@ class InsightService:
             log.exception("Could not cache the insights at %s", path)
         log.info(
             "Insights of %s v%s: %d found in %.2fs (%d of %d rows)",
-            target["name"], target["version"], len(found), answer["seconds"], profile.rows,
+            target["name"],
+            target["version"],
+            len(found),
+            answer["seconds"],
+            profile.rows,
             read.rows,
-        )  # fmt: skip
+        )
         return answer
