@@ -511,6 +511,43 @@ def test_every_sheet_of_a_workbook_through_the_api(hub, world):
     assert r.status_code == 400 and r.json()["details"]["field"] == "options.sheet"
 
 
+def test_statistics_workbook_through_the_api(hub, world):
+    """A read-me sheet first, then a table under a title, notes and a merged group header:
+    the report says which sheet and which header row were read."""
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    wb.active.title = "Read me"
+    wb.active.append(["This workbook holds the counts of arrivals by port."])
+    data = wb.create_sheet("Arrivals")
+    for row in (["Arrivals by port, 2023"], ["Provisional"], [None, "2023", None]):
+        data.append(row)
+    data.merge_cells("B3:C3")
+    data.append(["Port", "Persons", "Vehicles"])
+    data.append(["Dover", 1200.5, 300])
+    data.append(["Hull", 800, 120])
+    buf = io.BytesIO()
+    wb.save(buf)
+    t = world["tokens"]["alice"]
+    r = hub.api(
+        "POST",
+        "/orgs/acme/datasets",
+        t,
+        data={"name": "arrivals"},
+        files={"file": ("arrivals.xlsx", buf.getvalue())},
+    )
+    job = hub.wait_job("acme", r.json()["job"]["id"], t)
+    assert job["state"] == "succeeded", job
+    info = hub.api("GET", "/orgs/acme/datasets/arrivals", t).json()
+    report = info["report"]
+    assert report["sheet"] == "Arrivals" and report["sheets"] == ["Read me", "Arrivals"]
+    assert report["header_row"] == 4 and report["above_header"][0] == "Arrivals by port, 2023"
+    assert {c["name"]: c["type"] for c in info["columns"]} == {
+        "port": "string",
+        "persons": "number",
+        "vehicles": "integer",
+    }
+
+
 def test_manager_deletes_a_dataset(hub, world):
     t = world["tokens"]["alice"]
     r = hub.upload("acme", t, "scratch", CSV)

@@ -6,9 +6,13 @@ the patterns alone; the decisions and the converted values must be the same.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datapilot_hub.domain.ingest import _infer
 from datapilot_hub.domain.ingest._infer import ColumnProfile, Locale, clean_text, convert
@@ -152,3 +156,87 @@ def test_separators_are_stripped_on_sliced_arrays_with_nulls():
         "1234.5",
         None,
     ]
+
+
+# ---- no value that fits a wider type is ever nulled ------------------------------------
+
+_ISO_FORMATS = ["%Y-%m-%d", "%Y/%m/%d"]
+
+
+@st.composite
+def _number_value(draw, whole: bool) -> tuple[str, float, bool]:
+    """(text, value, whole) of a number as exports write it."""
+    if whole:
+        i = draw(st.integers(-(10**12), 10**12))
+        return (f"{i:,}" if draw(st.booleans()) else str(i)), float(i), True
+    form = draw(st.sampled_from(["half", "float", "fixed"]))
+    if form == "half":
+        i = draw(st.integers(0, 10**12))
+        return f"{i}.5", i + 0.5, False
+    x = draw(st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False))
+    text = repr(x) if form == "float" else f"{x:,.2f}"
+    return text, float(text.replace(",", "")), False
+
+
+@st.composite
+def _moment_value(draw, date_only: bool) -> tuple[str, dt.datetime, bool]:
+    """(text, value, date only) of a date or a moment as exports write it."""
+    day = draw(st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31)))
+    text = day.strftime(draw(st.sampled_from(_ISO_FORMATS)))
+    if date_only:
+        return text, dt.datetime.combine(day, dt.time()), True
+    moment = dt.time(draw(st.integers(0, 23)), draw(st.integers(0, 59)), draw(st.integers(0, 59)))
+    sep = draw(st.sampled_from([" ", "T"])) if text[4] == "-" else " "
+    return f"{text}{sep}{moment.isoformat()}", dt.datetime.combine(day, moment), False
+
+
+@st.composite
+def _columns(draw):
+    """A column of one family: mostly its narrow type (whole numbers, dates), some
+    percent of the wider one (halves and decimals, moments), a few cells of no type of
+    the family (text)."""
+    family = draw(st.sampled_from(["number", "moment"]))
+    value = _number_value if family == "number" else _moment_value
+    wider = draw(st.sampled_from([0, 1, 2, 3, 5, 50, 100]))
+    cells = []
+    for _ in range(draw(st.integers(20, 250))):
+        roll = draw(st.integers(0, 99))
+        if roll < 2:
+            cells.append(("x-" + draw(st.text("abcdefgh", min_size=1, max_size=6)), None, None))
+        else:
+            cells.append(draw(value(roll >= 2 + wider)))
+    return family, cells, draw(st.integers(1, len(cells) - 1)), draw(st.booleans())
+
+
+@settings(max_examples=150, deadline=None)
+@given(_columns())
+def test_no_value_that_fits_a_wider_type_is_nulled(column):
+    family, cells, cut, fast = column
+    texts = [c[0] for c in cells]
+    was = _infer.FAST_PATHS
+    _infer.FAST_PATHS = fast
+    try:
+        profile = ColumnProfile("c", US)
+        batches = [clean_text(pa.array(part))[0] for part in (texts[:cut], texts[cut:])]
+        for batch in batches:
+            profile.update(batch, len(texts))
+        decision = profile.decide(0.95)
+        converted = pa.concat_arrays([convert(b, decision, US) for b in batches]).to_pylist()
+    finally:
+        _infer.FAST_PATHS = was
+    kinds = {"number": ("integer", "number"), "moment": ("date", "datetime")}[family]
+    members = [(i, c) for i, c in enumerate(cells) if c[1] is not None]
+    if decision.type not in kinds:
+        # the family missed the tolerance: text, and text loses nothing
+        assert decision.type == "string" and converted == texts
+        return
+    # the narrowest type that holds every value of the family
+    narrow = all(c[2] for _, c in members)
+    assert decision.type == kinds[0 if narrow else 1], (decision, texts)
+    for i, (text, value, _) in members:
+        got = converted[i]
+        assert got is not None, (text, decision)
+        if decision.type == "date":
+            assert got == value.date(), text
+        else:
+            assert got == value, text

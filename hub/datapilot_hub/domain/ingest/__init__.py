@@ -10,7 +10,7 @@ from ._pipeline import (
     validate_options,
 )
 from ._sniff import EXCEL_FORMATS, Limits, Sniffed, sniff
-from ._sources import workbook_sheets
+from ._workbook import workbook_sheets
 
 __all__ = [
     "ALL_SHEETS",

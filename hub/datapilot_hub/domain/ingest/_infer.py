@@ -45,6 +45,9 @@ NULL_TOKENS = [
     "nan",
     "NaT",
     "?",
+    # "not available" in statistics agencies' tables
+    "..",
+    "...",
 ]
 NULL_TOKEN_BYTES = max(len(t.encode()) for t in NULL_TOKENS)
 TRUE_TOKENS = ["true", "yes", "y", "t"]
@@ -54,12 +57,18 @@ BOOL_TOKENS = ["true", "false", "yes", "no", "y", "n"]
 CURRENCY = r"(?:[$€£¥₹₩]|USD|EUR|GBP|JPY|CHF|CAD|AUD)"
 _BOOL_RE = r"(?i)^(?:true|false|yes|no|y|n)$"
 _ISO_DATE = r"[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}"
-_SLASH_DATE = r"[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{4}"
+# day and month in either order, a four- or two-digit year (31-01-24)
+_SLASH_DATE = r"[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-](?:[0-9]{4}|[0-9]{2})"
 _TIME = r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:\s?[AaPp][Mm])?"
 _TZ = r"(?:\s?(?:Z|UTC|[+-][0-9]{2}:?[0-9]{2}))"
 DATE_RE = rf"^(?:{_ISO_DATE}|{_SLASH_DATE})$"
 DATETIME_RE = rf"^(?:{_ISO_DATE}|{_SLASH_DATE})(?:[T ]{_TIME}{_TZ}?)?$"
 TZ_RE = rf"[T ]{_TIME}{_TZ}$"
+# yyyymmdd, taken for a date only in a column named like one (else it is a number)
+COMPACT_DATE_RE = r"^(?:1[89]|20|21)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])$"
+DATE_NAME_RE = re.compile(
+    r"(?i)date|datum|fecha|\bdob\b|(?:^|[^a-z])(?:dt|day|jour|tag)(?:[^a-z]|$)"
+)
 # enough values seen to give up on a type that already misses by far
 _EARLY_VERDICT = 2000
 # tests switch the cast fast paths off to check that both routes agree
@@ -110,6 +119,10 @@ class ColumnProfile:
     day_over_12: int = 0
     month_over_12: int = 0
     with_tz: int = 0
+    # values written day and month in either order (31/01/2024, 01-02-24)
+    dmy: int = 0
+    # values written yyyymmdd, counted in columns named like a date
+    compact: int = 0
     # values that are numbers once separators are taken out (no unit, sign in parentheses)
     plain_numbers: int = 0
     examples: list[str] = field(default_factory=list)
@@ -117,6 +130,9 @@ class ColumnProfile:
     @property
     def non_null(self) -> int:
         return self.rows - self.nulls
+
+    def __post_init__(self) -> None:
+        self.date_named = bool(DATE_NAME_RE.search(self.label))
 
     def update(self, arr: pa.Array, expected_rows: float | None = None) -> None:
         """Count what the (cleaned, text) values of one batch fit.
@@ -134,6 +150,8 @@ class ColumnProfile:
         self.max_bytes = max(self.max_bytes, pc.max(pc.binary_length(values)).as_py())
         if len(self.examples) < 5:
             self.examples.extend(v for v in values.slice(0, 5 - len(self.examples)).to_pylist())
+        if self.date_named and ("integer" in self.alive or self.compact):
+            self.compact += pc.sum(pc.match_substring_regex(values, COMPACT_DATE_RE)).as_py() or 0
         if not self.alive:
             return
         budget = (1 - self.tolerance) * max(expected_rows or 0, self.rows)
@@ -179,6 +197,7 @@ class ColumnProfile:
             if (m := _slash_dates(values)) is not None:
                 self.day_over_12 += int((_two_digits(m, 0) > 12).sum())
                 self.month_over_12 += int((_two_digits(m, 3) > 12).sum())
+                self.dmy += n
                 self.fits.update(date=n, datetime=n)
                 return True
         if "boolean" in alive:
@@ -277,8 +296,9 @@ class ColumnProfile:
     def _date_details(self, fitting: pa.Array) -> None:
         slashed = fitting.filter(pc.match_substring_regex(fitting, rf"^{_SLASH_DATE}"))
         if len(slashed):
+            self.dmy += len(slashed)
             parts = pc.extract_regex(
-                slashed, r"^(?P<a>[0-9]{1,2})[/.\-](?P<b>[0-9]{1,2})[/.\-][0-9]{4}"
+                slashed, r"^(?P<a>[0-9]{1,2})[/.\-](?P<b>[0-9]{1,2})[/.\-][0-9]{2}"
             )
             a = pc.cast(parts.field("a"), pa.int32())
             b = pc.cast(parts.field("b"), pa.int32())
@@ -286,9 +306,22 @@ class ColumnProfile:
             self.month_over_12 += pc.sum(pc.greater(b, 12)).as_py() or 0
         self.with_tz += pc.sum(pc.match_substring_regex(fitting, TZ_RE)).as_py() or 0
 
-    def decide(self, tolerance: float, override: str | None = None) -> ColumnDecision:
-        """The column's type, why, and how to convert it."""
-        dayfirst = self._dayfirst()
+    def decide(
+        self,
+        tolerance: float,
+        override: str | None = None,
+        file_order: tuple[bool | None, str] | None = None,
+    ) -> ColumnDecision:
+        """The column's type, why, and how to convert it.
+
+        The family of types (numbers, dates, yes/no) is the one that at least
+        ``tolerance`` of the values fit; within it, the narrowest type that holds every
+        value of the family: a column of whole numbers with one ``1.5`` is a number
+        column, a column of dates with one time a datetime column. Only values that fit
+        no type of the family are invalid cells. ``file_order`` is the day order the rest
+        of the file says (value, why), for dates that do not say it themselves.
+        """
+        dayfirst, order_why = self._dayfirst(file_order)
         unit = None
         if self.units:
             symbol, count = self.units.most_common(1)[0]
@@ -300,94 +333,100 @@ class ColumnProfile:
         n = self.non_null
         if n == 0:
             return ColumnDecision("string", "the column is empty", dayfirst, None, False)
-        share = {k: self.fits[k] / n for k in ("boolean", "integer", "number", "date", "datetime")}
+        fits = self.fits
 
-        def pct(k: str) -> str:
-            return "all" if self.fits[k] == n else f"{100 * share[k]:.1f}% of"
+        def share(kind: str) -> float:
+            return fits[kind] / n
 
-        if share["boolean"] >= tolerance:
-            return ColumnDecision(
-                "boolean",
-                f"{pct('boolean')} {n} values are yes/no or true/false",
-                dayfirst,
-                None,
-                False,
+        def of(count: int) -> str:
+            return f"all {n}" if count == n else f"{count} of {n}"
+
+        def rest(count: int) -> str:
+            return "" if count == n else f"; {n - count} fit no such type and are invalid"
+
+        if share("boolean") >= tolerance:
+            why = f"{of(fits['boolean'])} values are yes/no or true/false" + rest(fits["boolean"])
+            return ColumnDecision("boolean", why, dayfirst, None, False)
+        if self.date_named and self.compact / n >= tolerance:
+            why = (
+                f"{of(self.compact)} values are dates written yyyymmdd, in a column named"
+                " like a date" + rest(self.compact)
             )
-        if share["integer"] >= tolerance:
-            if self.leading_zeros:
+            return ColumnDecision("date", why, dayfirst, None, False, compact=True)
+        if share("number") >= tolerance:
+            numbers = fits["number"]
+            if fits["integer"] == numbers:
+                if self.leading_zeros:
+                    why = (
+                        f"{self.leading_zeros} value(s) have leading zeros"
+                        " (identifiers or codes), so the column stays text"
+                    )
+                    return ColumnDecision("string", why, dayfirst, None, False)
+                if self.too_big:
+                    why = (
+                        f"{self.too_big} value(s) are too large for a"
+                        " 64-bit integer, so the column stays text"
+                    )
+                    return ColumnDecision("string", why, dayfirst, None, False)
+                why = f"{of(numbers)} values are whole numbers" + rest(numbers)
                 return ColumnDecision(
-                    "string",
+                    "integer", why, dayfirst, None, False, self.plain_numbers == n
+                )
+            if self.leading_zeros and fits["integer"] >= tolerance * n:
+                why = (
                     f"{self.leading_zeros} value(s) have leading zeros"
-                    " (identifiers or codes), so the column stays text",
-                    dayfirst,
-                    None,
-                    False,
+                    " (identifiers or codes), so the column stays text"
                 )
-            if self.too_big:
-                return ColumnDecision(
-                    "string",
-                    f"{self.too_big} value(s) are too large for a"
-                    " 64-bit integer, so the column stays text",
-                    dayfirst,
-                    None,
-                    False,
-                )
-            return ColumnDecision(
-                "integer",
-                f"{pct('integer')} {n} values are whole numbers",
-                dayfirst,
-                None,
-                False,
-                self.plain_numbers == n,
-            )
-        if share["number"] >= tolerance:
-            why = f"{pct('number')} {n} values are numbers"
+                return ColumnDecision("string", why, dayfirst, None, False)
+            why = f"{of(numbers)} values are numbers, not all whole"
             if self.locale.decimal == ",":
                 why += " (decimal comma)"
             if unit:
                 why += f" with unit {unit!r}"
+            why += rest(numbers)
             return ColumnDecision("number", why, dayfirst, unit, False, self.plain_numbers == n)
-        if share["date"] >= tolerance:
-            return ColumnDecision(
-                "date",
-                f"{pct('date')} {n} values are dates" + self._order(dayfirst),
-                dayfirst,
-                None,
-                False,
-            )
-        if share["datetime"] >= tolerance:
-            why = f"{pct('datetime')} {n} values are dates with times" + self._order(dayfirst)
+        if share("datetime") >= tolerance:
+            order = f" ({order_why})" if self.dmy and order_why else ""
+            moments = fits["datetime"]
+            if fits["date"] == moments:
+                why = f"{of(moments)} values are dates{order}" + rest(moments)
+                return ColumnDecision("date", why, dayfirst, None, False)
+            why = f"{of(moments)} values are dates with times{order}"
             if self.with_tz:
                 why += "; time zones converted to UTC"
+            why += rest(moments)
             return ColumnDecision("datetime", why, dayfirst, None, bool(self.with_tz))
-        best = max(share, key=share.get)
+        kinds = ("boolean", "number", "datetime")
+        best = max(kinds, key=share)
         why = "values are text"
-        if share[best] > 0.5:
+        if share(best) > 0.5:
+            word = {"boolean": "yes/no", "number": "number", "datetime": "date"}[best]
             why = (
-                f"only {100 * share[best]:.1f}% of values are {best} values,"
-                " so the column stays text"
+                f"only {100 * share(best):.1f}% of values are {word} values (below the"
+                f" tolerance of {100 * tolerance:g}%), so the column stays text"
             )
         return ColumnDecision("string", why, dayfirst, None, False)
 
-    def _dayfirst(self) -> bool | None:
-        if self.locale.dayfirst is not None and not (self.day_over_12 and not self.month_over_12):
-            if self.month_over_12 and not self.day_over_12:
-                return False
-            return self.locale.dayfirst
+    def day_evidence(self) -> bool | None:
+        """The day order this column's own values prove (a day above 12), if any."""
         if self.day_over_12 and not self.month_over_12:
             return True
         if self.month_over_12 and not self.day_over_12:
             return False
-        return self.locale.dayfirst
+        return None
 
-    def _order(self, dayfirst: bool | None) -> str:
-        if not (
-            self.day_over_12 or self.month_over_12 or self.fits["date"] or self.fits["datetime"]
-        ):
-            return ""
-        if dayfirst is None:
-            return ""
-        return " (day first)" if dayfirst else " (month first)"
+    def _dayfirst(self, file_order: tuple[bool | None, str] | None) -> tuple[bool | None, str]:
+        """(day first?, why in words)."""
+        own = self.day_evidence()
+        if own is True:
+            return True, f"day first: {self.day_over_12} value(s) have a day above 12"
+        if own is False:
+            return False, f"month first: {self.month_over_12} value(s) have a day above 12"
+        if file_order is not None:
+            return file_order
+        if self.locale.dayfirst is not None:
+            return self.locale.dayfirst, "day first" if self.locale.dayfirst else "month first"
+        return None, ""
 
 
 @dataclass
@@ -401,6 +440,8 @@ class ColumnDecision:
     tz: bool
     # every value is a number once separators are taken out: no pattern needed to convert
     plain: bool = False
+    # dates written yyyymmdd
+    compact: bool = False
 
     def arrow_type(self) -> pa.DataType:
         return {
@@ -479,6 +520,8 @@ def convert(values: pa.Array, decision: ColumnDecision, locale: Locale) -> pa.Ar
         number = _cast_or_coerce(plain, pa.float64())
         return pc.if_else(pc.fill_null(negative, False), pc.negate(number), number)
     if kind == "date":
+        if decision.compact:
+            return _compact_dates(values)
         if (fast := _try_cast(values, pa.date32())) is not None:
             return fast
         if (m := _slash_dates(values)) is not None:
@@ -489,7 +532,7 @@ def convert(values: pa.Array, decision: ColumnDecision, locale: Locale) -> pa.Ar
         valid = _mask_invalid(values, DATE_RE)
         formats = ["%Y-%m-%d", "%Y/%m/%d"]
         order = ("%d", "%m") if decision.dayfirst else ("%m", "%d")
-        formats += [f"{order[0]}{s}{order[1]}{s}%Y" for s in "/.-"]
+        formats += [f"{order[0]}{s}{order[1]}{s}{y}" for y in ("%Y", "%y") for s in "/.-"]
         # pandas, not Arrow's strptime: that one rolls 02/30 over to 1 March
         text = valid.to_pandas()
         parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[s]")
@@ -520,6 +563,24 @@ def convert(values: pa.Array, decision: ColumnDecision, locale: Locale) -> pa.Ar
         # the parsed values go back to their rows, in order
         out = pc.replace_with_mask(out, where, parsed_arrow)
     return out if decision.tz else out.cast(pa.timestamp("us"))
+
+
+def _compact_dates(values: pa.Array) -> pa.Array:
+    """yyyymmdd text as dates (Arrow's date parser refuses 20240230); others null."""
+    valid = _mask_invalid(values, COMPACT_DATE_RE)
+    iso = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(valid, 0, 4),
+        pc.utf8_slice_codeunits(valid, 4, 6),
+        pc.utf8_slice_codeunits(valid, 6, 8),
+        "-",
+    )
+    try:
+        return pc.cast(iso, pa.date32())
+    except pa.ArrowInvalid:
+        # an impossible day (0230): those cells alone are null
+        text = iso.to_pandas()
+        parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+        return pa.array(parsed, type=pa.timestamp("s"), from_pandas=True).cast(pa.date32())
 
 
 def _finite_floats(values: pa.Array) -> pa.Array | None:

@@ -39,7 +39,8 @@ from ...storage import Storage, parquet_writer
 from ..jobs import JobHandle
 from ._infer import TYPES, ColumnProfile, Locale, clean_text, convert, logical_type
 from ._sniff import EXCEL_FORMATS, Limits, Sniffed, sniff, text_encoding
-from ._sources import open_source, workbook_sheets
+from ._sources import open_source
+from ._workbook import workbook_sheets
 
 log = logging.getLogger(__name__)
 
@@ -387,7 +388,10 @@ class Ingestor:
             rows_read = profiles[0].rows if profiles else 0
             if rows_read == 0:
                 raise DatapilotError(422, "no_rows", f"{req.source_name} has a header but no rows.")
-            plan = self._plan_columns(req, names, labels, profiles, types, options, parent)
+            day_order = _file_day_order(profiles, sniffed, options)
+            plan = self._plan_columns(
+                req, names, labels, profiles, types, options, parent, day_order
+            )
             handle.progress(0.5, force=True)
             profiled = time.perf_counter()
             columns, rows, conversion = self._convert(
@@ -413,10 +417,17 @@ class Ingestor:
             "delimiter": sniffed.delimiter,
             "decimal": sniffed.decimal,
             "thousands": sniffed.thousands,
-            "dayfirst": sniffed.dayfirst,
+            "dayfirst": day_order[0],
+            "day_order": day_order[1] if any(p.dmy for p in profiles) else None,
             "header": sniffed.header,
+            # 1-based row of the sheet (or record of the file) holding the header, and why
+            "header_row": getattr(source, "header_row", None),
+            "header_reason": getattr(source, "header_reason", None),
             "skipped_lines": sniffed.skip_rows,
+            # what the skipped rows above the table said (titles, notes)
+            "above_header": getattr(source, "above_header", []),
             "sheet": getattr(source, "sheet", None),
+            "sheet_reason": getattr(source, "sheet_reason", None),
             "sheets": sniffed.sheets or None,
             "rows_read": rows_read + source.rows_rejected,
             "rows_rejected": source.rows_rejected,
@@ -437,7 +448,10 @@ class Ingestor:
                 for p in plan["columns"]
             },
             "columns_dropped": plan["dropped"],
-            "warnings": sniffed.notes + plan["warnings"] + conversion["warnings"],
+            "warnings": sniffed.notes
+            + getattr(source, "notes", [])
+            + plan["warnings"]
+            + conversion["warnings"],
         }
         if source.rows_rejected:
             report["warnings"].append(
@@ -445,7 +459,7 @@ class Ingestor:
             )
         return columns, rows, report
 
-    def _plan_columns(self, req, names, labels, profiles, types, options, parent):
+    def _plan_columns(self, req, names, labels, profiles, types, options, parent, day_order):
         """Decide each column's type (overrides first) and which columns are kept."""
         tolerance = float(options.get("tolerance", 0.95))
         by_key = {**{lbl: i for i, lbl in enumerate(labels)}, **{n: i for i, n in enumerate(names)}}
@@ -466,21 +480,19 @@ class Ingestor:
                 dropped.append(label)
                 continue
             override = parent_types.get(name) or forced.get(i)
-            decision = profile.decide(tolerance, override)
+            decision = profile.decide(tolerance, override, day_order)
             if name in parent_types:
                 decision.reason = f"the dataset's type ({parent_types[name]}), appending"
             if (
                 decision.type in ("date", "datetime")
-                and decision.dayfirst is None
-                and (
-                    profile.day_over_12 == 0
-                    and profile.month_over_12 == 0
-                    and re.search(r"[/.]", " ".join(map(str, profile.examples)))
-                )
+                and profile.dmy
+                and profile.day_evidence() is None
+                and day_order[0] is None
             ):
                 warnings.append(
-                    f"dates in {label!r} are ambiguous (no day above 12); read as month first,"
-                    " set options.dayfirst to change"
+                    f"dates in {label!r} are ambiguous (no day above 12) and nothing else in"
+                    " the file says the order; read as month first, set options.dayfirst"
+                    " to change"
                 )
             columns.append({"index": i, "name": name, "label": label, "decision": decision})
         if len(columns) == 0:
@@ -910,6 +922,34 @@ def sheet_datasets(dataset: str, sheets: list[str]) -> dict[str, str]:
         taken.add(name)
         out[sheet] = name
     return out
+
+
+def _file_day_order(profiles, sniffed: Sniffed, options) -> tuple[bool | None, str]:
+    """The day order of the file's dates that do not say it themselves, and why.
+
+    A column where every day is 12 or less follows the columns of the same file whose
+    values prove their order (a day above 12), then the file's locale: fields separated
+    by ``;`` and decimal commas are written where days come first.
+    """
+    if options.get("dayfirst") is not None:
+        first = bool(options["dayfirst"])
+        return first, f"{'day' if first else 'month'} first, set by options.dayfirst"
+    proven: dict[bool, list[str]] = {True: [], False: []}
+    for p in profiles:
+        if p.dmy and (own := p.day_evidence()) is not None:
+            proven[own].append(p.label)
+    if len(proven[True]) != len(proven[False]):
+        first = len(proven[True]) > len(proven[False])
+        columns = ", ".join(map(repr, proven[first][:3]))
+        return first, f"{'day' if first else 'month'} first, as column(s) {columns} of this file"
+    hints = []
+    if sniffed.delimiter == ";":
+        hints.append("';' between fields")
+    if sniffed.decimal == ",":
+        hints.append("decimal commas")
+    if hints:
+        return True, f"day first: the file's {' and '.join(hints)} are a day-first locale's"
+    return None, "month first: nothing in the file says the order (options.dayfirst sets it)"
 
 
 def _prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ...errors import DatapilotError
+from ._header import find_table
 
 SAMPLE_BYTES = 256 * 1024
 # a stream's ratio is judged once it has given this much: the first bytes of a real file
@@ -377,39 +378,14 @@ def sniff_delimiter(lines: list[str], declared: str | None = None) -> str:
     return best
 
 
-_NUMBERISH = re.compile(r"^[\s$€£¥+\-(]*\d[\d.,'\s]*[%)]?\s*$")
-
-
 def find_header(rows: list[list[str]], declared: bool | None = None) -> tuple[int, bool]:
     """(rows to skip before the header, whether there is a header row).
 
-    Title lines above a table are skipped: the header is the first row with as many
-    fields as the table's usual width. It is a header when none of its cells looks like
-    a number while the rows below have numbers in some of those columns, or when all
-    of its cells are distinct non-empty text.
+    Title lines above a table are skipped; the header is a row of labels over the
+    table's columns (see :func:`._header.find_table`, which workbooks use too).
     """
-    filled = [sum(1 for c in r if c.strip()) for r in rows]
-    if not any(filled):
-        return 0, bool(declared) if declared is not None else False
-    # the table's usual number of filled cells; title lines above it have fewer
-    width = Counter(n for n in filled if n).most_common(1)[0][0]
-    start = next(i for i, n in enumerate(filled) if n >= width)
-    first = rows[start]
-    below = [r for r in rows[start + 1 : start + 50] if any(c.strip() for c in r)]
-    if declared is not None:
-        return start, declared
-    cells = [c.strip() for c in first]
-    if any(_NUMBERISH.match(c) for c in cells if c):
-        return start, False
-    numeric_below = any(
-        _NUMBERISH.match(r[i].strip())
-        for r in below
-        for i in range(min(len(r), len(first)))
-        if r[i]
-    )
-    filled_cells = [c for c in cells if c]
-    distinct_text = len(set(filled_cells)) == len(filled_cells) >= width
-    return start, bool(numeric_below or distinct_text or not below)
+    table = find_table(rows, declared)
+    return (table.start if table.header is None else table.header), table.header is not None
 
 
 _EU_NUMBER = re.compile(r"^-?\d{1,3}(\.\d{3})+(,\d+)?$|^-?\d+,\d{1,2}$|^-?\d+,\d{4,}$")

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ...errors import DatapilotError
@@ -22,7 +21,6 @@ from ._sniff import (
     Limits,
     Sniffed,
     allow_long_csv_fields,
-    find_header,
     line_too_long,
     open_text_source,
     read_sample,
@@ -86,12 +84,8 @@ class CSVSource(TextSource):
         with open_text_source(path, sniffed, limits, source_name) as f:
             head, _ = read_sample(f, source_name, limits)
         text = head.decode(sniffed.encoding or "utf-8", errors="replace").lstrip("\ufeff")
-        import csv
-
         allow_long_csv_fields(limits)
-        lines = text.splitlines()[: sniffed.skip_rows + 1]
-        rows = list(csv.reader(lines, delimiter=sniffed.delimiter or ","))
-        first = rows[sniffed.skip_rows] if len(rows) > sniffed.skip_rows else []
+        first, lines_above, lines_to_data = self._head_records(text, sniffed)
         width = len(first)
         if width > limits.max_columns:
             raise DatapilotError(
@@ -100,11 +94,14 @@ class CSVSource(TextSource):
                 f"{source_name} has {width} columns; the limit is {limits.max_columns}.",
                 limit=limits.max_columns,
             )
+        # (a header cell's line breaks are spaces in its label)
         self.labels = (
-            [c.strip() for c in first]
+            [" ".join(c.split()) for c in first]
             if sniffed.header
             else [f"column_{i + 1}" for i in range(width)]
         )
+        self.header_row = sniffed.skip_rows + 1 if sniffed.header else None
+        self.above_header = lines_above
         names = [f"c{i}" for i in range(width)]
         self._stream = _Counting(open_text_source(path, sniffed, limits, source_name))
         try:
@@ -112,7 +109,7 @@ class CSVSource(TextSource):
                 self._stream,
                 read_options=pacsv.ReadOptions(
                     column_names=names,
-                    skip_rows=sniffed.skip_rows + (1 if sniffed.header else 0),
+                    skip_rows=lines_to_data,
                     block_size=limits.max_line_bytes,
                     encoding=_arrow_encoding(sniffed.encoding),
                 ),
@@ -134,6 +131,32 @@ class CSVSource(TextSource):
         except BaseException:
             self._stream.close()
             raise
+
+    @staticmethod
+    def _head_records(text: str, sniffed: Sniffed) -> tuple[list[str], list[str], int]:
+        """(the header record or first data record, the records above it as text, the
+        physical lines before the data).
+
+        Records, not lines: a quoted header cell may hold line breaks, and the reader
+        skips physical lines.
+        """
+        import csv
+
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniffed.delimiter or ",")
+        above: list[str] = []
+        first: list[str] = []
+        lines_to_data = 0
+        for i, record in enumerate(reader):
+            if i < sniffed.skip_rows:
+                if any(c.strip() for c in record) and len(above) < 20:
+                    above.append(" | ".join(c.strip() for c in record if c.strip())[:200])
+                lines_to_data = reader.line_num
+                continue
+            first = record
+            if sniffed.header:
+                lines_to_data = reader.line_num
+            break
+        return first, above, lines_to_data
 
     def _invalid_row(self, row) -> str:
         self.rows_rejected += 1
@@ -208,160 +231,6 @@ def _arrow_encoding(encoding: str | None) -> str:
     return encoding
 
 
-def _typed_text(column: pa.Array) -> pa.Array:
-    """A typed worksheet column as the text inference reads.
-
-    Numbers without formatting (whole numbers as integers, not ``1.2e+11``), booleans
-    as true/false, dates at midnight as dates, other moments in ISO form.
-    """
-    kind = column.type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return column
-    if pa.types.is_null(kind):
-        return pa.nulls(len(column), pa.string())
-    if pa.types.is_floating(kind):
-        finite = column.filter(pc.is_finite(column))
-        whole = pc.all(pc.equal(pc.floor(finite), finite)).as_py() is not False
-        if whole and (pc.max(pc.abs(finite)).as_py() or 0) < 2**53:
-            return column.cast(pa.int64()).cast(pa.string())
-        return column.cast(pa.string())
-    if pa.types.is_timestamp(kind):
-        if pc.all(pc.equal(pc.floor_temporal(column, unit="day"), column)).as_py() is not False:
-            return column.cast(pa.date32()).cast(pa.string())
-        return pc.strftime(column, format="%Y-%m-%d %H:%M:%S")
-    if pa.types.is_boolean(kind):
-        return pc.if_else(column, "true", "false")
-    return column.cast(pa.string())
-
-
-def _header_labels(names: list[str]) -> list[str]:
-    """The header cells as written: the reader names empty ones ``__UNNAMED__<n>`` and
-    repeated ones ``<label>_<n>``."""
-    labels: list[str] = []
-    for name in names:
-        base, _, n = name.rpartition("_")
-        if name.startswith("__UNNAMED__"):
-            labels.append("")
-        elif base and n.isdigit() and base in labels:
-            labels.append(base)
-        else:
-            labels.append(name)
-    return labels
-
-
-class ExcelSource(TextSource):
-    """A worksheet of .xlsx, .xlsm, .xlsb, .xls or .ods, read with fastexcel.
-
-    fastexcel reads the sheet with the calamine engine straight into Arrow, each column
-    typed from all of its cells (a column of mixed cells comes as text); no Python
-    object per cell. The columns go on as text the inference reads (numbers without
-    formatting, booleans as true/false, dates in ISO form).
-    """
-
-    def __init__(
-        self,
-        path: str,
-        sniffed: Sniffed,
-        limits: Limits,
-        source_name: str,
-        sheet: Any = None,
-        header: bool | None = None,
-    ) -> None:
-        import fastexcel
-
-        self.rejected = []
-        self.source_name = source_name
-        try:
-            self._reader = fastexcel.read_excel(path)
-            names = list(self._reader.sheet_names)
-            sniffed.sheets = names
-            loaded = None
-            if sheet is None:
-                # the first sheet with data; each sheet is parsed once
-                chosen = names[0]
-                for n in names:
-                    candidate = self._load(n, 0)
-                    if candidate.width > 0:
-                        chosen, loaded = n, candidate
-                        break
-            elif isinstance(sheet, int) and 0 <= sheet < len(names):
-                chosen = names[sheet]
-            elif sheet in names:
-                chosen = sheet
-            else:
-                raise DatapilotError(
-                    400,
-                    "invalid_input",
-                    f"{source_name} has no sheet {sheet!r}; its sheets are {', '.join(names)}.",
-                    field="options.sheet",
-                    sheets=names,
-                )
-            self.sheet = chosen
-            loaded = loaded or self._load(chosen, 0)
-            if loaded.width > limits.max_columns:
-                raise DatapilotError(
-                    422,
-                    "too_many_columns",
-                    f"{source_name} has {loaded.width} columns; the limit is {limits.max_columns}.",
-                    limit=limits.max_columns,
-                )
-            table = loaded.to_arrow()
-            skip, has_header = find_header(self._head_text(table), header)
-            if (skip, has_header) != (0, True):
-                # title lines above the table, or no header: read again where it starts
-                table = self._load(chosen, skip if has_header else None, skip).to_arrow()
-        except fastexcel.FastExcelError as e:
-            raise DatapilotError(
-                422, "corrupt_file", f"{source_name} is not a readable workbook: {e}"
-            ) from None
-        sniffed.header, sniffed.skip_rows = has_header, skip
-        labels = _header_labels(table.schema.names) if has_header else [""] * table.num_columns
-        self.labels = [label or f"column_{i + 1}" for i, label in enumerate(labels)]
-        self._table = table
-        self._done = 0
-
-    def _load(self, sheet: str, header_row: int | None, skip: int = 0):
-        return self._reader.load_sheet(
-            sheet,
-            header_row=header_row,
-            skip_rows=skip if header_row is None and skip else None,
-            schema_sample_rows=None,
-        )
-
-    @staticmethod
-    def _head_text(table: pa.RecordBatch) -> list[list[str]]:
-        """The header and the first rows as text, for :func:`find_header`."""
-        head = table.slice(0, 99)
-        columns = [_typed_text(c).to_pylist() for c in head.columns]
-        rows = [[v or "" for v in row] for row in zip(*columns, strict=True)]
-        return [_header_labels(table.schema.names), *rows]
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        names = [f"c{i}" for i in range(len(self.labels))]
-        for start in range(0, self._table.num_rows, BATCH_ROWS):
-            part = self._table.slice(start, BATCH_ROWS)
-            self._done = start + part.num_rows
-            yield pa.RecordBatch.from_arrays([_typed_text(c) for c in part.columns], names)
-
-    def fraction(self) -> float:
-        return min(self._done / max(self._table.num_rows, 1), 1.0)
-
-    def close(self) -> None:
-        self._table = None
-
-
-def workbook_sheets(path: str, source_name: str) -> list[str]:
-    """The sheet names of a workbook (no sheet is read)."""
-    import fastexcel
-
-    try:
-        return list(fastexcel.read_excel(path).sheet_names)
-    except fastexcel.FastExcelError as e:
-        raise DatapilotError(
-            422, "corrupt_file", f"{source_name} is not a readable workbook: {e}"
-        ) from None
-
-
 class JSONLinesSource(TextSource):
     """JSON Lines: one object per line; values handed on as text for inference."""
 
@@ -433,6 +302,8 @@ def open_source(
         return CSVSource(path, sniffed, limits, source_name)
     if sniffed.format == "jsonl":
         return JSONLinesSource(path, sniffed, limits, source_name)
+    from ._workbook import ExcelSource
+
     return ExcelSource(
         path, sniffed, limits, source_name, options.get("sheet"), options.get("header")
     )
