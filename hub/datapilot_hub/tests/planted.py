@@ -168,6 +168,28 @@ def plant(
     return df, planted
 
 
+#: patterns that change a measure over time (two of them make the measures correlated)
+_IN_TIME = ("trend", "change_point", "spike")
+
+
+def implied(planted: list[Planted]) -> list[Planted]:
+    """Findings that are true of a table because of what was planted, besides the
+    patterns themselves: the climb under the spikes is a trend; columns missing together
+    are each missing; two measures that both move over time are correlated."""
+    out = []
+    moving = []
+    for p in planted:
+        if p.columns[:1] == ("load",):
+            out.append(Planted("trend", ("load", "day")))
+        if p.type == "missing" and len(p.columns) > 1:
+            out.extend(Planted("missing", (c,)) for c in p.columns)
+        if p.type in ("trend", "change_point") or p.columns[:1] == ("load",):
+            moving.append(p.columns[0])
+    for i, a in enumerate(moving):
+        out.extend(Planted("correlation", (a, b)) for b in moving[i + 1 :])
+    return out
+
+
 def matches(insight: dict, planted: Planted) -> bool:
     """Whether an insight (its JSON model) reports a planted pattern."""
     return insight["type"] == planted.type and set(planted.columns) <= set(insight["columns"])

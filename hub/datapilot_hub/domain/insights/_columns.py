@@ -13,6 +13,8 @@ from ._profile import Profile
 ALPHA = 0.01
 #: more outliers than this share of the values is a heavy tail, not a few outliers
 MAX_OUTLIER_SHARE = 0.01
+#: how far (in robust standard deviations) outliers must stand from the other values
+MIN_GAP = 1.5
 #: the most common value's share that makes a column (almost) constant
 QUASI_CONSTANT = 0.95
 #: pie slices shown before the rest is grouped as "other"
@@ -25,7 +27,11 @@ def outliers(profile: Profile, alpha: float = ALPHA) -> list[Insight]:
     Robust z-score (median and MAD, the Iglewicz-Hoaglin modified z) against a threshold
     that keeps the chance of flagging any value of normal data at ``alpha`` (Bonferroni
     over the values). A skewed positive measure (amounts, durations) is looked at on a
-    log scale, where its ordinary large values are not outliers.
+    log scale, where its ordinary large values are not outliers. Skew is measured on the
+    octiles (Hinkley's), which the outliers themselves do not move. The values beyond the
+    threshold on one side must also stand apart from the rest (:data:`MIN_GAP` robust
+    standard deviations from the nearest value within it): the far end of a long tail
+    is not a few outliers.
     """
     out = []
     for measure in profile.measures:
@@ -35,7 +41,7 @@ def outliers(profile: Profile, alpha: float = ALPHA) -> list[Insight]:
             continue
         scale = "linear"
         values_ = x.to_numpy()
-        if values_.min() > 0 and stats.skew(values_) > 2:
+        if values_.min() > 0 and _octile_skew(values_) > 0.1:
             values_, scale = np.log(values_), "log"
         median = float(np.median(values_))
         mad = float(stats.median_abs_deviation(values_))
@@ -43,7 +49,7 @@ def outliers(profile: Profile, alpha: float = ALPHA) -> list[Insight]:
             continue
         z = 0.6745 * (values_ - median) / mad
         threshold = max(3.5, float(stats.norm.isf(alpha / (2 * n))))
-        flagged = np.flatnonzero(np.abs(z) > threshold)
+        flagged = apart(z, threshold)
         if len(flagged) == 0 or len(flagged) > max(3, MAX_OUTLIER_SHARE * n):
             continue
         order = flagged[np.argsort(-np.abs(z[flagged]))]
@@ -100,6 +106,22 @@ def outliers(profile: Profile, alpha: float = ALPHA) -> list[Insight]:
             )
         )
     return out
+
+
+def apart(z: np.ndarray, threshold: float) -> np.ndarray:
+    """Indices of the values beyond ``threshold`` on a side that stands apart."""
+    out = []
+    for side in (1, -1):
+        beyond = np.flatnonzero(side * z > threshold)
+        within = side * z[side * z <= threshold]
+        if len(beyond) and len(within) and (side * z[beyond]).min() - within.max() >= MIN_GAP:
+            out.extend(beyond)
+    return np.array(sorted(out), dtype=int)
+
+
+def _octile_skew(x: np.ndarray) -> float:
+    q125, q50, q875 = np.quantile(x, [0.125, 0.5, 0.875])
+    return float((q875 + q125 - 2 * q50) / (q875 - q125)) if q875 > q125 else 0.0
 
 
 def _share_chart(profile: Profile, column: str, counts: pd.Series, title: str) -> dict:

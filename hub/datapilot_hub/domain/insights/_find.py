@@ -48,12 +48,15 @@ def find_insights(profile: Profile, alpha: float = 0.01) -> list[Insight]:
         found.extend(result)
         return result
 
-    run("trend/change_point", trends_and_shifts, profile, alpha)
+    over_time = run("trend/change_point", trends_and_shifts, profile, alpha)
     run("seasonality", seasonality, profile, alpha)
     by_value = run("outlier", outliers, profile, alpha)
-    # a measure with outlying values is reported once, by row, where it reads best: its
-    # outlying periods are mostly those values again
-    run("outlier (time)", series_outliers, profile, alpha, {i.columns[0] for i in by_value})
+    # a measure with outlying values is reported once, by row, where it reads best (its
+    # outlying periods are mostly those values again); around a level shift the buckets'
+    # neighbours straddle it, and the shift is the finding
+    skip = {i.columns[0] for i in by_value}
+    skip |= {i.columns[0] for i in over_time if i.type == "change_point"}
+    run("outlier (time)", series_outliers, profile, alpha, skip)
     run("correlation", correlations, profile, alpha)
     run("category_outlier", category_outliers, profile, alpha)
     run("majority", majority, profile, alpha)

@@ -196,15 +196,28 @@ class Profile:
             unit = _STEPS[_STEPS.index(unit) + 1]
         return unit
 
-    def series(self, measure: str | None) -> Series | None:
-        """A measure's mean per time bucket (``None``: rows per bucket); None without a
-        time axis."""
-        if self.unit is None:
-            return None
+    @cached_property
+    def _periods(self) -> pd.Series:
         times = pd.to_datetime(self.df[self.time])
         if times.dt.tz is not None:
             times = times.dt.tz_convert("UTC").dt.tz_localize(None)
-        periods = times.dt.to_period(BUCKETS[self.unit][0])
+        return times.dt.to_period(BUCKETS[self.unit][0])
+
+    @cached_property
+    def _series(self) -> dict[str | None, Series | None]:
+        return {}
+
+    def series(self, measure: str | None) -> Series | None:
+        """A measure's mean per time bucket (``None``: rows per bucket); None without a
+        time axis. Computed once per measure."""
+        if self.unit is None:
+            return None
+        if measure not in self._series:
+            self._series[measure] = self._make_series(measure)
+        return self._series[measure]
+
+    def _make_series(self, measure: str | None) -> Series | None:
+        periods = self._periods
         if measure is None:
             counts = periods.value_counts()
             full = pd.period_range(counts.index.min(), counts.index.max(), freq=counts.index.freq)

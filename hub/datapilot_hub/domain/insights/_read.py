@@ -1,6 +1,6 @@
 """Reading a dataset version for the insights: a uniform sample, and row hashes.
 
-One pass over the Parquet row groups, one at a time, so memory stays at one row group
+One pass over the Parquet files in batches of 65,536 rows, so memory stays at one batch
 plus the sample whatever the dataset's size: the sample keeps rows drawn uniformly at
 random without replacement (fixed seed: the same version gives the same sample), and
 the pass hashes every row to count repeated rows over the whole dataset. Above
@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from ...storage import Storage
 
 SEED = 20240601
+BATCH_ROWS = 65_536
 _HASH_RANGE = 2**64
 
 
@@ -70,12 +71,10 @@ def read_version(
     seed : int
         Seed of the sample.
     """
-    sizes: dict[str, list[int]] = {}
+    total = 0
     for path in files:
         with storage.open(path, "rb") as f:
-            meta = pq.ParquetFile(f).metadata
-            sizes[path] = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-    total = sum(sum(n) for n in sizes.values())
+            total += pq.ParquetFile(f).metadata.num_rows
     rng = np.random.default_rng(seed)
     chosen = (
         np.arange(total)
@@ -89,9 +88,10 @@ def read_version(
     start = 0
     for path in files:
         with storage.open(path, "rb") as f:
-            parquet = pq.ParquetFile(f)
-            for index, n in enumerate(sizes[path]):
-                frame = _to_pandas(parquet.read_row_group(index))
+            # in batches, not row groups: a Parquet upload's row groups may be large
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS):
+                frame = _to_pandas(pa.Table.from_batches([batch]))
+                n = len(frame)
                 h = pd.util.hash_pandas_object(frame, index=False).to_numpy()
                 hashes.append(h[h < keep_below] if keep_below < _HASH_RANGE else h)
                 lo, hi = np.searchsorted(chosen, [start, start + n])

@@ -36,23 +36,38 @@ def correlations(profile: Profile, alpha: float = ALPHA) -> list[Insight]:
     measures = profile.measures[:MAX_MEASURES]
     if len(measures) < 2:
         return []
-    df = profile.df[measures].iloc[:CORRELATION_ROWS]
+    df = profile.df[measures].iloc[:CORRELATION_ROWS].astype(float)
+    # the columns with no missing value in one call (scipy ranks each column once); a
+    # column with missing values pair by pair, on the rows both have
+    complete = [c for c in measures if not df[c].isna().any() and df[c].nunique() >= 3]
+    tests: dict[tuple[str, str], tuple[float, float, int]] = {}
+    if len(complete) >= 2 and len(df) >= 10:
+        rho, p = stats.spearmanr(df[complete].to_numpy())
+        rho, p = np.atleast_2d(rho), np.atleast_2d(p)
+        if len(complete) == 2:
+            rho = np.array([[1.0, float(rho[0, 0])], [float(rho[0, 0]), 1.0]])
+            p = np.array([[0.0, float(p[0, 0])], [float(p[0, 0]), 0.0]])
+        for i, j in itertools.combinations(range(len(complete)), 2):
+            tests[complete[i], complete[j]] = (float(rho[i, j]), float(p[i, j]), len(df))
     pairs, results = [], []
     for a, b in itertools.combinations(measures, 2):
-        both = df[[a, b]].dropna()
-        if len(both) < 10 or both[a].nunique() < 3 or both[b].nunique() < 3:
+        if (a, b) in tests:
+            r, p, n = tests[a, b]
+        else:
+            both = df[[a, b]].dropna()
+            if len(both) < 10 or both[a].nunique() < 3 or both[b].nunique() < 3:
+                continue
+            test = stats.spearmanr(both[a], both[b])
+            r, p, n = float(test.statistic), float(test.pvalue), len(both)
+        if not math.isfinite(r):
             continue
-        test = stats.spearmanr(both[a], both[b])
-        if not math.isfinite(test.statistic):
-            continue
-        pairs.append((a, b, len(both)))
-        results.append(test)
+        pairs.append((a, b, n))
+        results.append((r, p))
     if not pairs:
         return []
-    adjusted = multipletests([r.pvalue for r in results], method="fdr_bh")[1]
+    adjusted = multipletests([p for _, p in results], method="fdr_bh")[1]
     out = []
-    for (a, b, n), test, q in zip(pairs, results, adjusted, strict=True):
-        rho = float(test.statistic)
+    for (a, b, n), (rho, _), q in zip(pairs, results, adjusted, strict=True):
         if q >= alpha or abs(rho) < MIN_RHO:
             continue
         both = df[[a, b]].dropna()
@@ -101,19 +116,22 @@ def category_outliers(profile: Profile, alpha: float = ALPHA) -> list[Insight]:
     categories' means (robust z of 3 or more).
     """
     candidates = []
+    measures = profile.measures
     for column in profile.categories:
-        for measure in profile.measures:
-            frame = profile.df[[column, measure]].dropna()
-            groups = frame.groupby(column, observed=True)[measure]
-            sizes = groups.size()
-            keep = sizes[sizes >= MIN_GROUP_ROWS].index
-            if len(keep) < 4:
+        if not measures:
+            break
+        frame = profile.df[[column, *measures]]
+        frame = frame[frame[column].notna()]
+        # every measure's per-category mean, variance and count in one pass
+        grouped = frame.groupby(column, observed=True)[measures].agg(["mean", "var", "count"])
+        for measure in measures:
+            stats_ = grouped[measure]
+            stats_ = stats_[stats_["count"] >= MIN_GROUP_ROWS]
+            if len(stats_) < 4:
                 continue
-            frame = frame[frame[column].isin(keep)]
-            stats_ = frame.groupby(column, observed=True)[measure].agg(["mean", "var", "count"])
             means = stats_["mean"]
+            x = frame.loc[frame[column].isin(stats_.index), measure].dropna().astype(float)
             # the rest of the rows, from the totals: one pass however many categories
-            x = frame[measure].astype(float)
             total_n, total_sum, total_sq = len(x), float(x.sum()), float((x * x).sum())
             best = None
             for category, row in stats_.iterrows():
@@ -143,8 +161,8 @@ def category_outliers(profile: Profile, alpha: float = ALPHA) -> list[Insight]:
             spread = spread or float(others.std()) or 1e-12
             apart = abs(means[category] - others.median()) / spread
             # the furthest of k categories was picked: Bonferroni over them
-            p = min(1.0, float(test.pvalue) * len(keep))
-            candidates.append((column, measure, category, d, test, apart, means, len(frame), p))
+            p = min(1.0, float(test.pvalue) * len(stats_))
+            candidates.append((column, measure, category, d, test, apart, means, total_n, p))
     if not candidates:
         return []
     adjusted = multipletests([c[-1] for c in candidates], method="holm")[1]

@@ -19,6 +19,7 @@ from scipy import stats
 from statsmodels.tsa.seasonal import STL
 
 from ..charts import axis, chart, values
+from ._columns import apart
 from ._model import Insight, iso, num, p_text, saturate, signed
 from ._profile import Profile, Series
 
@@ -390,11 +391,12 @@ def series_outliers(
 ) -> list[Insight]:
     """``outlier`` in time: buckets whose mean is far from their neighbours'.
 
-    The residual from the median of the 6 buckets around it (itself left out: with it, a
-    seventh of the residuals would be exactly 0 and the spread look smaller than it
-    is), scaled by the square root of the bucket's rows (a mean of few rows varies
-    more), as a robust z-score against a Bonferroni threshold. Measures in ``skip``
-    (which have outlying values of their own, reported by row) are left out.
+    The residual (after a Theil-Sen line is taken out) from the median of the 6 buckets
+    around it (itself left out: with it, a seventh of the residuals would be exactly 0
+    and the spread look smaller than it is), scaled by the square root of the bucket's
+    rows (a mean of few rows varies more), as a robust z-score against a Bonferroni
+    threshold, standing apart from the other buckets (as :func:`._columns.outliers` asks
+    of values). Measures in ``skip`` are left out.
     """
     out = []
     for measure in profile.measures:
@@ -406,7 +408,12 @@ def series_outliers(
         s = series.values.dropna()
         if len(s) < 2 * MIN_POINTS:
             continue
-        resid = s.to_numpy(dtype=float) - _neighbours_median(s.to_numpy(dtype=float))
+        y = s.to_numpy(dtype=float)
+        # a steady slope first (Theil-Sen): at the ends of the series the neighbours are
+        # all on one side, and would read a trend as outliers
+        slope, intercept, *_ = stats.theilslopes(y)
+        y = y - (intercept + slope * np.arange(len(y)))
+        resid = y - _neighbours_median(y)
         weight = np.sqrt(series.counts.reindex(s.index).to_numpy(dtype=float))
         z, z_weighted = _robust_z(resid), _robust_z(resid * weight)
         if z is None or z_weighted is None:
@@ -415,7 +422,7 @@ def series_outliers(
         # far out both as a mean and for the rows it has: a bucket of few rows is not an
         # outlier for being noisy, nor a bucket of many for a small wobble
         z = np.where(np.abs(z) < np.abs(z_weighted), z, z_weighted)
-        flagged = np.flatnonzero(np.abs(z) > threshold)
+        flagged = apart(z, threshold)
         if len(flagged) == 0 or len(flagged) > max(3, 0.02 * len(s)):
             continue
         top = flagged[np.argsort(-np.abs(z[flagged]))]
