@@ -111,7 +111,6 @@ def write_parquet(path: Path, rows: int, seed: int) -> None:
     """Every pattern, ``rows`` rows, generated a million at a time (each million covers
     the same two years with the same patterns, so they hold for the whole)."""
     import pyarrow as pa
-
     from datapilot_hub.storage import parquet_writer
     from datapilot_hub.tests.planted import PATTERNS, plant
 
@@ -208,7 +207,7 @@ def main() -> None:
         acc = out["accuracy"]
         print(f"Accuracy over {args.datasets} generated tables"
               f" (median {acc['median_seconds']:.2f} s each):")  # fmt: skip
-        print(f"| type | planted | found | false positives | precision | recall |")
+        print("| type | planted | found | false positives | precision | recall |")
         print("|---|---|---|---|---|---|")
         for t, r in acc["table"].items():
             p = "-" if r["precision"] is None else f"{r['precision']:.2f}"
@@ -222,7 +221,8 @@ def main() -> None:
         out["speed"].append(result)
         b, d = result["baseline"], result["datapilot"]
         print(
-            f"{rows:,} rows ({result['mb']:.0f} MB Parquet): pandas read_parquet {b['seconds']:.2f} s,"
+            f"{rows:,} rows ({result['mb']:.0f} MB Parquet): pandas read_parquet"
+            f" {b['seconds']:.2f} s,"
             f" {b['rss']:.0f} MB peak | Datapilot {d['seconds']:.2f} s (read+sample+hashes"
             f" {d['read_seconds']:.2f} s, finders {d['find_seconds']:.2f} s), {d['rss']:.0f} MB"
             f" peak, {d['insights']} insights | ratio {d['seconds'] / b['seconds']:.2f}x time,"
