@@ -138,3 +138,25 @@ def test_a_finer_grain_is_coarsened_to_fit_the_series():
     profile = Profile(df=df, types=frame_types(df), total_rows=5000)
     assert profile.unit == "day"  # 5,000 hours is more than 1,500 points
     assert len(profile.series("v").values) == 209
+
+
+ODD = {
+    "no rows": pd.DataFrame({"a": pd.Series([], dtype=float)}),
+    "one row": pd.DataFrame({"a": [1.0], "d": pd.to_datetime(["2024-01-01"])}),
+    "only missing values": pd.DataFrame({"a": [np.nan] * 50, "s": [None] * 50}),
+    "time zones": pd.DataFrame(
+        {
+            "t": pd.date_range("2024-01-01", periods=300, freq="h", tz="Europe/Paris"),
+            "v": np.random.default_rng(0).normal(size=300),
+        }
+    ),
+    "one date": pd.DataFrame({"d": pd.to_datetime(["2024-01-01"] * 100), "v": np.arange(100.0)}),
+    "infinities": pd.DataFrame({"v": [1.0, np.inf, -np.inf, *range(50)]}),
+    "all distinct text": pd.DataFrame({"s": [f"k{i}" for i in range(1000)]}),
+}
+
+
+@pytest.mark.parametrize("name", ODD)
+def test_odd_tables_get_an_answer_not_an_error(name):
+    for insight in found(ODD[name]):
+        check_spec(insight["chart"])
