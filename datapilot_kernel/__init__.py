@@ -6,37 +6,44 @@ Inside a JupyterHub user server no setup is needed::
 
     dp.datasets()                                   # what the organization has
     df = dp.load("sales", columns=["region", "amount"])
+    dp.aggregate("sales", {"amount": ["sum", "p90"]}, group_by="region",
+                 time_bucket=("day", "month"), filter="day >= '2025-01-01'")
     dp.save(df[df.amount > 0], "positive_sales")    # waits for ingestion
     dp.upload("~/data/Orders 2024.csv")             # dataset "orders_2024"
 
 The module-level functions use a default :class:`DatapilotClient` configured from
 ``$DATAPILOT_URL``, ``$JUPYTERHUB_API_TOKEN`` and ``$DATAPILOT_ORG``; create a client
 yourself to talk to another organization. Errors raise :class:`DatapilotError`, whose
-message is the service's.
+message is the service's (IPython shows it as one line, not a traceback); ``dp.save`` and
+``dp.upload`` return a :class:`DatasetInfo`, a dict that Jupyter shows as a summary.
 """
 
-from ._client import (
-    DatapilotClient,
-    DatapilotError,
+from ._client import DatapilotClient
+from ._display import DatasetInfo
+from ._errors import DatapilotError
+from ._functions import (
+    aaggregate,
     adatasets,
+    aggregate,
     aload,
     asave,
     aupload,
     datasets,
     get_client,
     load,
-    name_from_path,
     reset_client,
     save,
     upload,
-    validate_mode,
-    validate_name,
 )
+from ._validation import name_from_path, validate_mode, validate_name
 
 __all__ = [
     "DatapilotClient",
     "DatapilotError",
+    "DatasetInfo",
+    "aaggregate",
     "adatasets",
+    "aggregate",
     "aload",
     "asave",
     "aupload",

@@ -6,6 +6,7 @@ real data service.
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from traitlets import TraitType
 
 import datapilot_kernel as dp
-from datapilot_kernel import _client
+from datapilot_kernel import _calls, _errors, _flow, _validation
 
 ENV_VARS = ("DATAPILOT_URL", "JUPYTERHUB_API_TOKEN", "DATAPILOT_ORG")
 
@@ -168,6 +169,53 @@ async def test_async_functions_use_the_default_client(env):
         await dp.adatasets()
 
 
+# -- derived calls: coroutines and module-level functions -----------------------------
+
+
+CALLS = ["datasets", "load", "aggregate", "save", "upload"]
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_coroutines_and_functions_share_the_methods_signature(name):
+    method = getattr(dp.DatapilotClient, name)
+    coroutine = getattr(dp.DatapilotClient, f"a{name}")
+    assert inspect.iscoroutinefunction(coroutine) and not inspect.iscoroutinefunction(method)
+    assert inspect.signature(coroutine) == inspect.signature(method)
+    without_self = list(inspect.signature(method).parameters.values())[1:]
+    for function, is_async in ((getattr(dp, name), False), (getattr(dp, f"a{name}"), True)):
+        assert inspect.iscoroutinefunction(function) is is_async
+        assert list(inspect.signature(function).parameters.values()) == without_self
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_derived_docstrings_keep_the_methods_documentation(name):
+    doc = inspect.getdoc(getattr(dp.DatapilotClient, name))
+    summary, _, body = doc.partition("\n")
+    coroutine_doc = inspect.getdoc(getattr(dp.DatapilotClient, f"a{name}"))
+    assert coroutine_doc.startswith(summary[:-1] + ", without blocking the event loop.")
+    assert coroutine_doc.endswith(body.strip())
+    function_doc = inspect.getdoc(getattr(dp, name))
+    assert function_doc.startswith(summary[:-1] + ", with the default client.")
+    assert f":meth:`DatapilotClient.{name}`" in function_doc
+    assert function_doc.endswith(body.strip())
+
+
+def test_derived_calls_check_their_arguments_like_the_method(configured):
+    client = dp.DatapilotClient()
+    with pytest.raises(TypeError, match="name"):
+        client.load()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colums'"):
+        dp.load("sales", colums=["a"])
+
+
+async def test_coroutine_applies_the_methods_defaults(configured):
+    # mode defaults to "create" and is validated before any request
+    with pytest.raises(dp.DatapilotError, match="not a valid dataset name"):
+        await dp.asave(None, "Bad")
+    with pytest.raises(dp.DatapilotError, match="mode must be"):
+        await dp.DatapilotClient().aupload("x.csv", None, "merge")
+
+
 # -- validation ---------------------------------------------------------------------
 
 
@@ -269,7 +317,7 @@ def test_name_from_path(path, name):
     ],
 )
 def test_content_type_for(path, content_type):
-    assert _client.content_type_for(path) == content_type
+    assert _validation.content_type_for(path) == content_type
 
 
 @pytest.mark.parametrize(
@@ -283,7 +331,7 @@ def test_content_type_for(path, content_type):
     ],
 )
 def test_filter_columns(filters, columns):
-    assert _client.filter_columns(filters) == columns
+    assert _validation.filter_columns(filters) == columns
 
 
 # -- errors -------------------------------------------------------------------------
@@ -344,21 +392,21 @@ def test_error_names_the_request_when_known():
     "headers, seconds", [({"Retry-After": "3"}, 3.0), ({}, 1.0), ({"Retry-After": "soon"}, 1.0)]
 )
 def test_retry_after(headers, seconds):
-    assert _client._retry_after(httpx.Response(429, headers=headers)) == seconds
+    assert _flow.retry_after(httpx.Response(429, headers=headers)) == seconds
 
 
 def test_retry_after_is_bounded():
-    assert _client._retry_after(httpx.Response(429, headers={"Retry-After": "3600"})) == 30.0
+    assert _flow.retry_after(httpx.Response(429, headers={"Retry-After": "3600"})) == 30.0
 
 
 def test_succeeded_job_does_not_raise():
-    _client.raise_for_job({"id": "j1", "state": "succeeded", "progress": 1.0, "error": None})
+    _errors.raise_for_job({"id": "j1", "state": "succeeded", "progress": 1.0, "error": None})
 
 
 def test_failed_job_raises_its_error():
     job = {"id": "j1", "state": "failed", "progress": 0.4, "error": "Row 12: not a number."}
     with pytest.raises(dp.DatapilotError) as info:
-        _client.raise_for_job(job)
+        _errors.raise_for_job(job)
     assert str(info.value) == "Row 12: not a number."
     assert info.value.code == "job_failed"
     assert info.value.details == {"job": job}
@@ -366,12 +414,12 @@ def test_failed_job_raises_its_error():
 
 def test_failed_job_without_error_still_says_so():
     with pytest.raises(dp.DatapilotError, match="Job j1 failed"):
-        _client.raise_for_job({"id": "j1", "state": "failed", "error": None})
+        _errors.raise_for_job({"id": "j1", "state": "failed", "error": None})
 
 
 def test_cancelled_job_raises():
     with pytest.raises(dp.DatapilotError, match="cancelled") as info:
-        _client.raise_for_job({"id": "j1", "state": "cancelled", "error": None})
+        _errors.raise_for_job({"id": "j1", "state": "cancelled", "error": None})
     assert info.value.code == "job_cancelled"
 
 
@@ -398,7 +446,7 @@ def test_public_names():
 
 
 def test_datasets_frame():
-    frame = _client._datasets_frame(
+    frame = _calls.datasets_frame(
         [
             {
                 "name": "sales",
@@ -427,6 +475,6 @@ def test_datasets_frame():
 
 
 def test_empty_datasets_frame_has_the_columns():
-    frame = _client._datasets_frame([])
+    frame = _calls.datasets_frame([])
     assert frame.empty
     assert list(frame.columns) == ["name", "version", "rows", "columns", "bytes", "updated"]

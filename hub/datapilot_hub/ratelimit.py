@@ -33,7 +33,8 @@ LIMITED_CALLS: dict[str, str] = {
     "ingest": "uploads and workspace ingests (POST /orgs/{org}/datasets)",
     "transform": "transformations (POST /orgs/{org}/datasets/{name}/transform)",
     "insights": "automatic insights (GET /orgs/{org}/datasets/{name}/insights)",
-    "download": "data reads (GET /orgs/{org}/datasets/{name}/data, dp.load)",
+    "download": "data reads (GET /orgs/{org}/datasets/{name}/data, dp.load; POST"
+    " .../aggregate, dp.aggregate)",
 }
 
 #: Who a limit applies to: each user, or the whole organization.

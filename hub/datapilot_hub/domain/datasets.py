@@ -200,10 +200,10 @@ class DatasetService:
             db.delete(ds)
         self.storage.remove(self.storage.dataset_dir(ctx.org_id, name))
 
-    def resolve_version(
+    def version_info(
         self, ctx: OrgContext, name: str, version: int | None, permission: str = "data:read"
     ) -> dict[str, Any]:
-        """A version (the current one when ``version`` is None) of a visible dataset.
+        """A version to read: its number, rows, storage path and columns with their types.
 
         Parameters
         ----------
@@ -212,15 +212,16 @@ class DatasetService:
         name : str
             The dataset.
         version : int, optional
-            The version number.
+            A version number; by default the current one.
         permission : str
-            What the caller must be allowed (``data:read``, ``insights:run``).
+            What the caller must be allowed: ``data:read``, or ``insights:run`` for the
+            insights.
 
         Returns
         -------
         dict
-            ``{"name", "version", "rows", "path", "files", "columns"}``: ``columns`` as the
-            catalog has them (name, label, type, stats); ``files`` the Parquet files.
+            ``{"name", "version", "rows", "path", "schema": {column: logical type},
+            "columns"}``: ``columns`` as the catalog has them (name, label, type, stats).
         """
         ctx.require(permission)
         if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
@@ -233,10 +234,14 @@ class DatasetService:
                 raise DatapilotError(
                     404, "not_found", f"{name!r} has no version {number}.", version=number
                 )
-            found = {"name": name, "version": number, "rows": v.rows, "path": v.path,
-                     "columns": [dict(c) for c in v.columns]}  # fmt: skip
-        found["files"] = [f for f in self.storage.files(found["path"]) if f.endswith(".parquet")]
-        return found
+            return {
+                "name": name,
+                "version": v.version,
+                "rows": v.rows,
+                "path": v.path,
+                "schema": {c["name"]: c["type"] for c in v.columns},
+                "columns": [dict(c) for c in v.columns],
+            }
 
     def resolve_read(self, ctx: OrgContext, name: str, req: ReadRequest) -> dict[str, Any]:
         """Check a read and return what :meth:`iter_data` needs."""
@@ -415,3 +420,18 @@ def _stream_chunks(batches, open_writer, schema: pa.Schema) -> Iterator[bytes]:
             yield chunk
     writer.close()
     yield sink.take()
+
+
+def table_chunks(table: pa.Table, fmt: str) -> Iterator[bytes]:
+    """A table encoded as ``/data`` encodes rows: ``csv`` (formulas neutralized), ``arrow``
+    (an IPC stream) or ``parquet``.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        The rows.
+    fmt : str
+        ``csv``, ``arrow`` or ``parquet``.
+    """
+    writers = {"csv": _csv_writer, "arrow": pa.ipc.new_stream, "parquet": parquet_writer}
+    yield from _stream_chunks(table.to_batches(), writers[fmt], table.schema)

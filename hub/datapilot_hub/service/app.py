@@ -25,6 +25,7 @@ from traitlets.config import Application, Config
 from .. import compute
 from ..catalog import Catalog
 from ..configuration import DatapilotConfig
+from ..domain.aggregate import AggregateService, Engine
 from ..domain.audit import AuditLog
 from ..domain.datasets import DatasetService
 from ..domain.ingest import Ingestor, IngestRequest, Limits
@@ -519,6 +520,31 @@ class DataService(Application):
             raise TraitError(str(e)) from None
         return proposal["value"]
 
+    aggregate_memory_limit = Unicode(
+        "1GB",
+        help="""Memory one aggregation may use before DuckDB spills to disk.
+
+        Each ``POST .../aggregate`` runs in a DuckDB connection of its own with this
+        ``memory_limit``; past it, DuckDB writes its intermediate state to
+        ``$DATAPILOT_HOME/service/tmp/duckdb`` instead of growing. A DuckDB size such as
+        ``"512MB"`` or ``"4GB"``.
+
+        Example::
+
+            c.DataService.aggregate_memory_limit = "4GB"
+        """,
+    ).tag(config=True)
+
+    aggregate_threads = Integer(
+        0,
+        help="""Threads one aggregation may use; 0 for as many as the machine has cores.
+
+        Example::
+
+            c.DataService.aggregate_threads = 2
+        """,
+    ).tag(config=True)
+
     rate_limit_prefix = Unicode(
         help="""Prefix of the rate-limit keys in Redis.
 
@@ -578,6 +604,13 @@ class DataService(Application):
             sample_rows=self.insights_sample_rows,
             workers=self.insights_workers,
             narrator=Narrator(config=self.config),
+        )
+        spill = self.dp_config.tmp_dir / "duckdb"
+        spill.mkdir(exist_ok=True)
+        self.aggregates = AggregateService(
+            self.datasets,
+            self.storage,
+            Engine(self.storage, self.aggregate_memory_limit, self.aggregate_threads, str(spill)),
         )
         self.jobs = JobRunner(self.catalog, self.storage, self.job_workers)
         self.ingestor = Ingestor(

@@ -48,9 +48,61 @@ def _q(name: str, typ: str, description: str, **schema: Any) -> dict[str, Any]:
     }
 
 
-# path -> method -> (summary, permission, parameters, request body or None, success status,
-# optionally {status: description} of the statuses it answers beyond 400, 401, 403 and 404);
-# a request body maps each field to its type, or to its JSON Schema
+_METRIC = {
+    "oneOf": [
+        {
+            "type": "string",
+            "description": "count, count_distinct, sum, mean, median, min, max, or a"
+            " percentile p1..p99 (p99_9 for 99.9)",
+        },
+        {
+            "type": "object",
+            "required": ["percentile"],
+            "properties": {"percentile": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}},
+        },
+    ]
+}
+_AGGREGATE_BODY = {
+    "group_by": {"type": "array", "items": {"type": "string"}, "maxItems": 10},
+    "time_bucket": {
+        "type": "object",
+        "required": ["column", "unit"],
+        "properties": {
+            "column": {"type": "string"},
+            "unit": {"type": "string", "enum": ["hour", "day", "week", "month", "quarter", "year"]},
+        },
+    },
+    "derive": {
+        "type": "object",
+        "description": "new columns: name -> expression",
+        "additionalProperties": {"type": "string"},
+    },
+    "metrics": {
+        "type": "object",
+        "description": 'column (or "*" for rows) -> list of metrics',
+        "additionalProperties": {"type": "array", "items": _METRIC},
+    },
+    "filter": {"type": "string", "description": "an expression, e.g. day >= '2025-03-01'"},
+    "sort": {
+        "type": "array",
+        "items": {
+            "oneOf": [
+                {"type": "string", "description": "a column of the answer; -name descending"},
+                {
+                    "type": "object",
+                    "required": ["column"],
+                    "properties": {"column": {"type": "string"}, "desc": {"type": "boolean"}},
+                },
+            ]
+        },
+    },
+    "limit": {"type": "integer", "minimum": 1, "maximum": 100000},
+    "other": {"type": "boolean", "description": "the groups past the limit as one more group"},
+    "version": {"type": "integer", "minimum": 1},
+}
+
+# path -> method -> (summary, permission, parameters, request body or None, success status[,
+# further error statuses]); a request body maps each field to its type, or to its JSON Schema
 OPERATIONS: dict[str, dict[str, tuple]] = {
     "/health": {
         "get": (
@@ -215,7 +267,23 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
             ],
             None,
             "200",
-            {"429": "rate limited (the insights limit); see Retry-After"},
+            ("429",),
+        ),
+    },
+    "/orgs/{org}/datasets/{name}/aggregate": {
+        "post": (
+            "Group-by, time buckets, metrics, filters and top-N over a version; the answer as"
+            " json, csv, arrow or parquet (too many groups: 400 too_many_groups; a bad filter:"
+            " 400 with details.position)",
+            "data:read",
+            [
+                _ORG,
+                _NAME,
+                _q("format", "string", "encoding", enum=["json", "csv", "arrow", "parquet"]),
+            ],
+            _AGGREGATE_BODY,
+            "200",
+            ("413", "422", "429"),
         ),
     },
     "/orgs/{org}/jobs/{job_id}": {"get": ("A job's state", "member", [_ORG, _JOB], None, "200")},
@@ -256,8 +324,15 @@ _ERROR = {
 }
 
 
+_STATUSES = {
+    "413": "request body too large",
+    "422": "the data cannot be processed this way",
+    "429": "rate limited (see Retry-After)",
+}
+
+
 def _operation(
-    method: str, summary, permission, parameters, body, status, extra=None
+    method: str, summary, permission, parameters, body, status, more=()
 ) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
@@ -277,7 +352,7 @@ def _operation(
                     ("401", "not logged in"),
                     ("403", "no permission"),
                     ("404", "unknown or not visible to you"),
-                    *(extra or {}).items(),
+                    *((c, _STATUSES[c]) for c in more),
                 )
             },
         },

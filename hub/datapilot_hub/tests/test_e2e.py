@@ -65,6 +65,39 @@ def test_analyst_saves_and_loads_from_a_kernel(scenario):
     }
 
 
+AGGREGATE_CODE = """
+import pandas as pd
+import datapilot_kernel as dp
+df = pd.DataFrame({"region": ["north", "south", "north", "east"], "amount": [10.5, 20.25, 4.5, None],
+                   "day": pd.to_datetime(["2025-01-05", "2025-01-20", "2025-02-01", "2025-02-02"])})
+dp.save(df, "agg_sales", mode="replace" if "agg_sales" in set(dp.datasets()["name"]) else "create")
+sync = dp.aggregate("agg_sales", {"amount": ["sum"], "*": ["count"]}, group_by="region", sort="region")
+print("sync", sync["region"].tolist(), sync["amount_sum"].fillna(-1).tolist(), sync["count"].tolist())
+monthly = await dp.aaggregate("agg_sales", {"amount": ["max"]}, time_bucket=("day", "month"),
+                              filter="region != 'east'")
+print("async", [str(d)[:10] for d in monthly["day"]], monthly["amount_max"].tolist())
+client = dp.DatapilotClient()
+print("client", client.aggregate("agg_sales", {"*": ["count"]}, filter="amount > 5")["count"].tolist())
+try:
+    dp.aggregate("agg_sales", {"*": ["count"]}, filter="amount >")
+except dp.DatapilotError as e:
+    print("error", e.status, e.code, e.details["field"], e.details["position"])
+"""
+
+
+def test_analyst_aggregates_from_a_kernel(scenario):
+    """dp.aggregate and dp.aaggregate in a real kernel, through the proxy to the service."""
+    out = asyncio.run(
+        run_in_kernel(scenario["server"], scenario["tokens"]["alice"], AGGREGATE_CODE)
+    )
+    assert out["error"] is None, (out, scenario["hub"].log_tail())
+    lines = dict(line.split(" ", 1) for line in out["stdout"].strip().splitlines())
+    assert lines["sync"] == "['east', 'north', 'south'] [-1.0, 15.0, 20.25] [1, 2, 1]"
+    assert lines["async"] == "['2025-01-01', '2025-02-01'] [20.25, 4.5]"
+    assert lines["client"] == "[2]"
+    assert lines["error"] == "400 invalid_expression filter 8"
+
+
 def test_other_org_member_cannot_see_the_kernels_dataset(scenario):
     hub = scenario["hub"]
     r = hub.api("GET", "/orgs/acme/datasets/sales", scenario["tokens"]["gary"])
@@ -199,4 +232,53 @@ def test_the_example_notebook_runs_in_a_user_server(scenario):
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     out = asyncio.run(run_in_kernel(scenario["server"], scenario["tokens"]["alice"], code))
     assert out["error"] is None, out
-    assert "north" in (out["result"] or "")
+    # no warning of any library, no "IProgress not found"
+    assert out["stderr"] == "", out["stderr"]
+    # it ends with an interactive chart (HoloViews on Bokeh), rendered by JupyterLab
+    assert "application/vnd.holoviews_exec.v0+json" in out["data"], out["data"].keys()
+    assert ":NdOverlay" in out["result"] and "amount_sum" in out["result"]
+
+
+NOTEBOOK_CLIENT_CODE = """
+import pandas as pd
+import datapilot_kernel as dp
+df = pd.DataFrame({"n": range(300_000)})
+# every transfer gets a bar: as a widget, since ipywidgets is installed
+client = dp.DatapilotClient(progress_threshold=0)
+info = client.save(df, "shown", mode="replace" if "shown" in set(dp.datasets()["name"]) else "create")
+print("indexes", info["name"], info["rows"], type(info).__name__, isinstance(info, dict))
+info
+"""
+
+
+def test_the_notebook_client_shows_summaries_widgets_and_one_line_errors(scenario):
+    server, token = scenario["server"], scenario["tokens"]["alice"]
+    out = asyncio.run(run_in_kernel(server, token, NOTEBOOK_CLIENT_CODE))
+    assert out["error"] is None, out
+    assert "IProgress" not in out["stderr"] and out["stderr"] == "", out["stderr"]
+    widgets = [d for d in out["displays"] if "application/vnd.jupyter.widget-view+json" in d]
+    assert widgets, out["displays"]
+    assert out["stdout"].strip() == "indexes shown 300000 DatasetInfo True"
+    # the result is a summary, not a raw dict
+    assert out["result"].startswith("Dataset 'shown', version ")
+    assert "300,000 rows, 1 column" in out["result"]
+    assert "<table>" in out["data"]["text/html"] and "integer" in out["data"]["text/html"]
+    # the spawned server's JupyterLab loads the renderers of widgets and charts
+    import httpx
+
+    lab = httpx.get(f"{server}lab", headers={"Authorization": f"token {token}"}, timeout=60)
+    assert lab.status_code == 200, lab.status_code
+    for renderer in (
+        "@jupyter-widgets/jupyterlab-manager",
+        "@bokeh/jupyter_bokeh",
+        "@pyviz/jupyterlab_pyviz",
+    ):
+        assert f'"name": "{renderer}"' in lab.text, renderer
+    # an error is one line: the service's message and code, not the client's internals
+    out = asyncio.run(
+        run_in_kernel(server, token, 'import datapilot_kernel as dp\ndp.load("nosuch")')
+    )
+    assert out["error"].startswith("DatapilotError: No dataset named 'nosuch'"), out
+    assert len(out["traceback"]) == 1, out["traceback"]
+    assert "(not_found, HTTP 404, line 2)" in out["traceback"][0]
+    assert "httpx" not in out["traceback"][0] and "_flow" not in out["traceback"][0]

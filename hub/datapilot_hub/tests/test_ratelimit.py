@@ -311,3 +311,23 @@ def test_hub_answers_429_with_retry_after(limited_hub):
         ("dataset.import", "mona", 1),
     }
     assert all(e["status"] == 429 for e in refused)
+
+
+def test_hub_aggregations_spend_the_download_budget(limited_hub):
+    """An aggregation reads the data: it is charged to the same budget as /data."""
+    hub = limited_hub
+    hub.create_org("beta", "Beta")
+    hub.add_member("beta", "bob", "analyst")
+    bob = hub.user_token("bob")
+    r = hub.upload("beta", bob, "sales", CSV, "sales.csv")
+    assert r.status_code == 202, r.text
+    assert hub.wait_job("beta", r.json()["job"]["id"], bob)["state"] == "succeeded"
+    body = {"metrics": {"*": ["count"]}}
+    answers = [
+        hub.api("POST", "/orgs/beta/datasets/sales/aggregate", bob, json=body) for _ in range(2)
+    ]
+    assert [a.status_code for a in answers] == [200, 200], answers[-1].text
+    r = hub.api("POST", "/orgs/beta/datasets/sales/aggregate", bob, json=body)
+    assert r.status_code == 429, r.text
+    assert r.json()["details"]["limit"] == "download.user" and int(r.headers["Retry-After"]) >= 1
+    assert hub.api("GET", "/orgs/beta/datasets/sales/data", bob).status_code == 429

@@ -34,9 +34,13 @@ def free_port() -> int:
 
 
 def check_api_response(resp: httpx.Response) -> None:
-    """Every API answer is JSON (but for data downloads) and carries our CSP header."""
+    """Every API answer is JSON (but for data downloads and aggregations in another
+    format) and carries our CSP header."""
     ctype = resp.headers.get("content-type", "")
-    if resp.status_code != 204 and "/data" not in str(resp.url.path):
+    downloads = ("/data", "/aggregate")
+    if resp.status_code != 204 and not (
+        resp.status_code == 200 and str(resp.url.path).endswith(downloads)
+    ):
         assert ctype.startswith("application/json"), (resp.status_code, ctype, resp.text[:200])
     assert "frame-ancestors" in resp.headers.get("content-security-policy", ""), resp.headers
     if resp.status_code >= 400:
@@ -350,7 +354,10 @@ async def run_in_kernel(
 ) -> dict[str, Any]:
     """Execute ``code`` in a new kernel of a running Jupyter server, over its WebSocket.
 
-    Returns ``{"stdout", "result", "error"}``; the kernel is shut down afterwards.
+    Returns ``{"stdout", "stderr", "result", "error"}`` (``result`` is the last value's
+    text/plain), plus ``data`` (its whole mime bundle), ``displays`` (the mime bundles
+    of ``display_data`` messages: widgets, charts) and ``traceback`` (the error's lines as
+    IPython rendered them); the kernel is shut down afterwards.
     """
     headers = {"Authorization": f"token {token}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as c:
@@ -383,7 +390,15 @@ async def run_in_kernel(
                 }
             )
         )
-        out: dict[str, Any] = {"stdout": "", "stderr": "", "result": None, "error": None}
+        out: dict[str, Any] = {
+            "stdout": "",
+            "stderr": "",
+            "result": None,
+            "error": None,
+            "data": {},
+            "displays": [],
+            "traceback": [],
+        }
         try:
             async with asyncio.timeout(timeout):
                 while True:
@@ -400,8 +415,12 @@ async def run_in_kernel(
                         out[content["name"]] += content["text"]
                     elif kind == "execute_result":
                         out["result"] = content["data"].get("text/plain")
+                        out["data"] = content["data"]
+                    elif kind == "display_data":
+                        out["displays"].append(content["data"])
                     elif kind == "error":
                         out["error"] = f"{content['ename']}: {content['evalue']}"
+                        out["traceback"] = content["traceback"]
                     elif kind == "status" and content["execution_state"] == "idle":
                         break
         finally:

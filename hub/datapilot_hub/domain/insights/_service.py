@@ -93,8 +93,9 @@ class InsightService:
         """
         loop = asyncio.get_running_loop()
         target = await loop.run_in_executor(
-            None, self.datasets.resolve_version, ctx, name, version, "insights:run"
+            None, self.datasets.version_info, ctx, name, version, "insights:run"
         )
+        target["files"] = [f for f in self.storage.files(target["path"]) if f.endswith(".parquet")]
         path = self.storage.insights_path(ctx.org_id, name, target["version"], self.key)
         cached = await loop.run_in_executor(None, self._cached, path)
         if cached is not None:

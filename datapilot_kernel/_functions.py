@@ -1,0 +1,64 @@
+"""The module-level functions (``dp.load``...), on a default client made on first use."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+from ._client import DatapilotClient
+from ._derive import with_default_client
+
+_default_client: DatapilotClient | None = None
+_default_lock = threading.Lock()
+
+
+def get_client() -> DatapilotClient:
+    """The client the module-level functions use, created on first use.
+
+    It reads its settings from the environment (and, in an IPython kernel, from
+    ``c.DatapilotClient.*`` in the kernel's configuration) when it is created; call
+    :func:`reset_client` after changing them.
+
+    Returns
+    -------
+    DatapilotClient
+    """
+    global _default_client
+    with _default_lock:
+        if _default_client is None:
+            _default_client = DatapilotClient(**_ipython_config())
+        return _default_client
+
+
+def reset_client(client: DatapilotClient | None = None) -> None:
+    """Forget the default client, or make ``client`` the default.
+
+    Parameters
+    ----------
+    client : DatapilotClient, optional
+        The new default. Without it, the next call creates a fresh client that reads
+        the environment again.
+    """
+    global _default_client
+    with _default_lock:
+        _default_client = client
+
+
+def _ipython_config() -> dict[str, Any]:
+    """``{"config": ...}`` of the running IPython shell, so ``c.DatapilotClient`` applies."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return {"config": shell.config} if shell is not None else {}
+
+
+datasets = with_default_client(DatapilotClient.datasets, get_client)
+load = with_default_client(DatapilotClient.load, get_client)
+aggregate = with_default_client(DatapilotClient.aggregate, get_client)
+save = with_default_client(DatapilotClient.save, get_client)
+upload = with_default_client(DatapilotClient.upload, get_client)
+adatasets = with_default_client(DatapilotClient.adatasets, get_client)
+aload = with_default_client(DatapilotClient.aload, get_client)
+aaggregate = with_default_client(DatapilotClient.aaggregate, get_client)
+asave = with_default_client(DatapilotClient.asave, get_client)
+aupload = with_default_client(DatapilotClient.aupload, get_client)
