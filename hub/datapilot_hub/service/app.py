@@ -27,6 +27,7 @@ from ..catalog import Catalog
 from ..configuration import DatapilotConfig
 from ..domain.aggregate import AggregateService, Engine
 from ..domain.audit import AuditLog
+from ..domain.charts import ChartService
 from ..domain.datasets import DatasetService
 from ..domain.ingest import Ingestor, IngestRequest, Limits
 from ..domain.insights import InsightService, Narrator
@@ -612,6 +613,7 @@ class DataService(Application):
             self.storage,
             Engine(self.storage, self.aggregate_memory_limit, self.aggregate_threads, str(spill)),
         )
+        self.charts = ChartService(self.datasets, self.aggregates)
         self.jobs = JobRunner(self.catalog, self.storage, self.job_workers)
         self.ingestor = Ingestor(
             self.catalog, self.storage, self.limits, str(self.dp_config.tmp_dir)

@@ -154,7 +154,7 @@ def test_too_many_categories_for_a_pie_says_how_many():
                 "group_by": ["region"],
                 "sort": ["-amount_mean"],
                 "limit": 20,
-                "other": False,
+                "other": True,
                 "filter": "amount > 0",
             },
         ),
@@ -169,7 +169,7 @@ def test_too_many_categories_for_a_pie_says_how_many():
                 "group_by": ["region"],
                 "sort": ["-amount_p50"],
                 "limit": 20,
-                "other": False,
+                "other": True,
                 "version": 2,
             },
         ),
@@ -250,3 +250,11 @@ def test_bars_pie_box_heatmap_and_histogram_specs():
     frame.attrs.update(edges=edges, counts=counts)
     hist = spec_of(frame, chart_type="histogram", x="amount")
     assert hist["series"][0]["counts"] == [4, 1, 0, 2] and hist["series"][0]["edges"][-1] == 10
+
+
+def test_a_scatter_plot_of_sampled_points():
+    frame = pd.DataFrame({"amount": [1.0, 2.0, 3.5], "units": [3, 1, 2]})
+    spec = spec_of(frame, columns=["amount", "units"])
+    assert spec["type"] == "scatter" and spec["title"] == "units against Amount"
+    assert spec["series"][0]["x"] == [1.0, 2.0, 3.5] and spec["points_shown"] == 3
+    assert spec["y"]["label"] == "units"

@@ -9,12 +9,14 @@ from ._build import axis, chart, values
 from ._generate import aggregation, build_spec, histogram_bins, histogram_counts, value_columns
 from ._recommend import MAX_SLICES, ChartPlan, DatasetFacts, check_columns, plan_chart
 from ._request import AGGREGATIONS, ChartRequest, parse_chart_request
+from ._service import ChartService
 
 __all__ = [
     "AGGREGATIONS",
     "MAX_SLICES",
     "ChartPlan",
     "ChartRequest",
+    "ChartService",
     "DatasetFacts",
     "aggregation",
     "axis",

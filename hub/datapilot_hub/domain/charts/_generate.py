@@ -38,6 +38,8 @@ def measure_label(plan: ChartPlan, facts: DatasetFacts) -> str:
     """``Sum of amount``, ``Rows``..."""
     if plan.y is None:
         return "Rows"
+    if plan.func == "none":  # raw values (a scatter plot's)
+        return facts.label(plan.y)
     return f"{_FUNC_LABELS[plan.func]} {facts.label(plan.y)}"
 
 
@@ -67,10 +69,11 @@ def aggregation(plan: ChartPlan, req: ChartRequest) -> dict[str, Any]:
         body["sort"] = [f"-{value}"]
         if plan.limit:
             body["limit"] = plan.limit
-            body["other"] = plan.type != "box" and plan.func in ("sum", "count")
+            # (the engine computes the rest's metrics from its rows: a mean is a mean)
+            body["other"] = True
     elif plan.type in ("line", "area", "bar") and plan.group is not None and plan.limit:
         body["limit"] = plan.limit
-        body["other"] = plan.func in ("sum", "count")
+        body["other"] = True
     if req.filter is not None:
         body["filter"] = req.filter
     if req.version is not None:
