@@ -61,9 +61,9 @@ def render_png(
         Size in pixels.
     """
     import holoviews as hv
-    import matplotlib
 
-    matplotlib.use("Agg")  # no display: the service and the tests have none
+    # (no matplotlib.use: in a kernel it would replace the notebook's own backend; the
+    # figure is drawn to bytes and closed, whatever the backend)
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
