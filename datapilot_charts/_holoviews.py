@@ -113,11 +113,20 @@ def to_holoviews(spec: dict[str, Any], backend: str = "bokeh", theme: str = "lig
             opts.update(width=HEIGHT, height=HEIGHT)
         else:
             opts["aspect"] = "equal"
+    if kind in ("bar", "box", "heatmap") and _crowded(spec):
+        opts["xrotation"] = 30
     if isinstance(overlay, hv.Overlay):
-        if backend == "bokeh":
-            opts["legend_position"] = "top_left"
-        return overlay.opts(backend=backend, **opts)
+        # beside the plot in a picture, where it hides no data; over it in a page, where
+        # it can be hidden by a click
+        opts["legend_position"] = "top_left" if backend == "bokeh" else "right"
     return overlay.opts(backend=backend, **opts)
+
+
+def _crowded(spec: dict[str, Any]) -> bool:
+    """Whether the categories' names along x would run into each other."""
+    s = spec["series"][0]
+    names = [str(v) for v in s.get("x", [])] or [str(b.get("name", "")) for b in spec["series"]]
+    return len(set(names)) > 4 and sum(len(n) for n in set(names)) > 40
 
 
 def _color(series: dict[str, Any], i: int) -> str:

@@ -97,6 +97,8 @@ def render_png(
                     legend.get_frame().set_facecolor(BACKGROUND[theme])
                     for text in legend.get_texts():
                         text.set_color(FOREGROUND[theme])
+            # the size asked for, with a legend beside the plot inside it
+            fig.tight_layout()
             out = io.BytesIO()
             fig.savefig(out, format="png", dpi=dpi, facecolor=BACKGROUND[theme])
             return out.getvalue()

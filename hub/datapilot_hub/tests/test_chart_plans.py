@@ -212,9 +212,7 @@ def test_a_line_has_one_series_per_group_largest_first_and_other_last():
         }
     )
     spec = spec_of(frame, x="day", y="amount", group="channel")
-    assert (
-        spec["type"] == "line" and spec["title"] == "Sum of Amount by day of Order date and channel"
-    )
+    assert spec["type"] == "line" and spec["title"] == "Sum of Amount per day, by channel"
     assert [s["name"] for s in spec["series"]] == ["shop", "web", "other"]
     assert spec["series"][0]["x"] == ["2024-01-01", "2024-01-02"]
     assert spec["x"] == {"field": "day", "label": "Order date (day)", "kind": "temporal"}

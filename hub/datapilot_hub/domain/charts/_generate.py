@@ -103,7 +103,6 @@ def title(plan: ChartPlan, facts: DatasetFacts, req: ChartRequest) -> str:
         return req.title
     lx, lg = facts.label(plan.x), facts.label(plan.group)
     measure = measure_label(plan, facts)
-    by = f"{plan.unit} of {lx}" if plan.unit and plan.type != "heatmap" else lx
     if plan.type == "scatter":
         return f"{facts.label(plan.y)} against {lx}"
     if plan.type == "histogram":
@@ -112,8 +111,10 @@ def title(plan: ChartPlan, facts: DatasetFacts, req: ChartRequest) -> str:
         return f"Spread of {facts.label(plan.y)}" + (f" by {lx}" if plan.x else "")
     if plan.type == "heatmap":
         return f"{measure} by {lx} and {lg}"
-    text = f"{measure} by {by}"
-    return text + (f" and {lg}" if plan.group else "")
+    if plan.time is not None:
+        # a time axis: "Sum of revenue per week, by channel"
+        return f"{measure} per {plan.unit}" + (f", by {lg}" if plan.group else "")
+    return f"{measure} by {lx}" + (f" and {lg}" if plan.group else "")
 
 
 def _kind(facts: DatasetFacts, column: str | None) -> str:
