@@ -97,8 +97,11 @@ def render_png(
                     legend.get_frame().set_facecolor(BACKGROUND[theme])
                     for text in legend.get_texts():
                         text.set_color(FOREGROUND[theme])
-            # the size asked for, with a legend beside the plot inside it
-            fig.tight_layout()
+            # the size asked for, with a legend beside the plot inside it (a heatmap's
+            # colour bar is an axes tight_layout leaves where it is, and says so)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "This figure includes Axes", UserWarning)
+                fig.tight_layout()
             out = io.BytesIO()
             fig.savefig(out, format="png", dpi=dpi, facecolor=BACKGROUND[theme])
             return out.getvalue()

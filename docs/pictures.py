@@ -44,8 +44,9 @@ def insight_list(answer: dict, count: int) -> bytes:
     from datapilot_charts import render_png
 
     insights = answer["insights"][:count]
-    fig, axes = plt.subplots(len(insights), 2, figsize=(13, 2.9 * len(insights)),
-                             gridspec_kw={"width_ratios": [1.1, 1]})  # fmt: skip
+    fig, axes = plt.subplots(
+        len(insights), 2, figsize=(13, 2.9 * len(insights)), gridspec_kw={"width_ratios": [1.1, 1]}
+    )
     fig.suptitle(
         f"Insights of {answer['dataset']!r} version {answer['version']}"
         f" ({answer['rows']:,} rows), strongest first",
@@ -55,7 +56,8 @@ def insight_list(answer: dict, count: int) -> bytes:
     )
     for row, (insight, (text_ax, chart_ax)) in enumerate(zip(insights, axes, strict=True), 1):
         text_ax.axis("off")
-        head = f"{row}. {insight['type']}  ({', '.join(insight['columns'])}; score {insight['score']:.2f})"
+        columns = ", ".join(insight["columns"])
+        head = f"{row}. {insight['type']}  ({columns}; score {insight['score']:.2f})"
         body = textwrap.fill(insight["sentence"], 70)
         facts = textwrap.fill(insight["test"], 80)
         text_ax.text(0, 0.95, head, fontsize=11, fontweight="bold", va="top")
@@ -84,19 +86,29 @@ def main() -> None:
         generate = "/orgs/acme/visualizations/generate"
         pictures = {
             "chart-line.png": (
-                {"dataset": "orders", "x": "day", "y": "revenue", "group": "channel",
-                 "time_bucket": "week"},
+                {
+                    "dataset": "orders",
+                    "x": "day",
+                    "y": "revenue",
+                    "group": "channel",
+                    "time_bucket": "week",
+                },
                 {},
             ),
             "chart-bars-dark.png": (
-                {"dataset": "orders", "chart_type": "bar", "x": "team", "y": "score",
-                 "aggregation": "mean"},
+                {
+                    "dataset": "orders",
+                    "chart_type": "bar",
+                    "x": "team",
+                    "y": "score",
+                    "aggregation": "mean",
+                },
                 {"theme": "dark"},
             ),
-        }  # fmt: skip
+        }
         for name, (body, params) in pictures.items():
-            r = hub.api("POST", generate, token, json=body, check=False,
-                        params={"format": "png", "width": 720, "height": 360, **params})  # fmt: skip
+            size = {"format": "png", "width": 720, "height": 360}
+            r = hub.api("POST", generate, token, json=body, check=False, params={**size, **params})
             assert r.status_code == 200, r.text
             (HERE / name).write_bytes(r.content)
             spec = hub.api("POST", generate, token, json=body).json()
