@@ -156,19 +156,25 @@ def _datapilot(path: str, sample_rows: int, queue) -> None:
     started = time.perf_counter()
     read = read_version(storage, [Path(path).name], sample_rows)
     read_s = time.perf_counter() - started
-    profile = Profile(df=read.sample, types=frame_types(read.sample), total_rows=read.rows,
-                      duplicates=read.duplicates)  # fmt: skip
+    profile = Profile(
+        df=read.sample,
+        types=frame_types(read.sample),
+        total_rows=read.rows,
+        duplicates=read.duplicates,
+    )
     started = time.perf_counter()
     found = find_insights(profile)
     find_s = time.perf_counter() - started
-    queue.put({
-        "read_seconds": read_s,
-        "find_seconds": find_s,
-        "seconds": read_s + find_s,
-        "insights": len(found),
-        "types": sorted({i.type for i in found}),
-        "rss": peak_rss_mb(),
-    })  # fmt: skip
+    queue.put(
+        {
+            "read_seconds": read_s,
+            "find_seconds": find_s,
+            "seconds": read_s + find_s,
+            "insights": len(found),
+            "types": sorted({i.type for i in found}),
+            "rss": peak_rss_mb(),
+        }
+    )
 
 
 def in_process(target, *args) -> dict:
@@ -189,8 +195,13 @@ def speed(rows: int, sample_rows: int, seed: int) -> dict:
         written = time.perf_counter() - started
         base = in_process(_baseline, str(path))
         ours = in_process(_datapilot, str(path), sample_rows)
-        return {"rows": rows, "mb": path.stat().st_size / 1e6, "write_seconds": written,
-                "baseline": base, "datapilot": ours}  # fmt: skip
+        return {
+            "rows": rows,
+            "mb": path.stat().st_size / 1e6,
+            "write_seconds": written,
+            "baseline": base,
+            "datapilot": ours,
+        }
 
 
 def main() -> None:
@@ -205,8 +216,10 @@ def main() -> None:
     if args.datasets:
         out["accuracy"] = accuracy(args.datasets, args.seed)
         acc = out["accuracy"]
-        print(f"Accuracy over {args.datasets} generated tables"
-              f" (median {acc['median_seconds']:.2f} s each):")  # fmt: skip
+        print(
+            f"Accuracy over {args.datasets} generated tables"
+            f" (median {acc['median_seconds']:.2f} s each):"
+        )
         print("| type | planted | found | false positives | precision | recall |")
         print("|---|---|---|---|---|---|")
         for t, r in acc["table"].items():

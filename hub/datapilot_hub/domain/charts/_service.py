@@ -119,8 +119,10 @@ class ChartService:
                 ctx, facts.name, columns, req.filter, SCATTER_POINTS, facts.version
             )
             frame = result.table.to_pandas()
-            return frame, {"sample": {"rows": len(frame), "method": "uniform (reservoir)"},
-                           "filter": req.filter}  # fmt: skip
+            return frame, {
+                "sample": {"rows": len(frame), "method": "uniform (reservoir)"},
+                "filter": req.filter,
+            }
         if plan.type == "histogram":
             return self._histogram(ctx, req, facts, plan)
         if plan.group is not None and plan.type in ("bar", "heatmap"):
@@ -171,8 +173,12 @@ class ChartService:
         while name in facts.types:
             name += "_"
         derive = {name: f"{x} - (({x} - ({start!r})) % {width!r})"}
-        body = {"derive": derive, "group_by": [name], "metrics": {"*": ["count"]},
-                "version": facts.version}  # fmt: skip
+        body = {
+            "derive": derive,
+            "group_by": [name],
+            "metrics": {"*": ["count"]},
+            "version": facts.version,
+        }
         if req.filter is not None:
             body["filter"] = req.filter
         table = self.aggregates.aggregate(ctx, facts.name, body).table.to_pandas()

@@ -52,8 +52,11 @@ class GenerateVisualizationAPIHandler(APIHandler):
         await self.check_rate_limit("download", ctx)
         loop = asyncio.get_running_loop()
         answer = await loop.run_in_executor(None, self.app.charts.generate, ctx, body)
-        self.audit_details = {"version": answer["version"], "type": answer["chart"]["type"],
-                              "format": fmt}  # fmt: skip
+        self.audit_details = {
+            "version": answer["version"],
+            "type": answer["chart"]["type"],
+            "format": fmt,
+        }
         if fmt == "spec":
             self.write_json(answer)
             return
