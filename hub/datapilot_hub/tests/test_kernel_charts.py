@@ -1,6 +1,6 @@
 """dp.chart and dp.insights in a real kernel of a user server, through the proxy to the
 data service: the HoloViews object of the service's spec, the insights with their charts,
-and the environment variable of the narrator's key kept out of the kernel."""
+and the narrator's key, in the data service's environment, kept out of the kernel."""
 
 from __future__ import annotations
 
@@ -9,14 +9,24 @@ import asyncio
 import pytest
 
 from .planted import plant
-from .utils import run_in_kernel
+from .utils import run_in_kernel, running_hub
+
+SECRET = "sk-narrator-key-kernels-must-not-see"
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def scenario(sqlite_hub):
-    hub = sqlite_hub
+def khub(request, tmp_path_factory):
+    """A hub whose data service has a narrator's key, which no kernel may see."""
+    env = {"DATAPILOT_LLM_URL": "http://127.0.0.1:9/v1", "DATAPILOT_LLM_API_KEY": SECRET}
+    with running_hub(request, tmp_path_factory, "sqlite", env=env, label="kernel") as hub:
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def scenario(khub):
+    hub = khub
     tokens = hub.populate({"acme": "Acme Corp"}, [("acme", "alice", "analyst")])
     df, _ = plant(["trend", "majority"], rows=1500, seed=31)
     csv = df.assign(day=df["day"].dt.strftime("%Y-%m-%d")).to_csv(index=False).encode()
@@ -75,6 +85,7 @@ again = await dp.ainsights("sales")
 print("same", [i["sentence"] for i in again] == [i["sentence"] for i in found])
 import os
 print("keys", [k for k in os.environ if k.startswith("DATAPILOT_LLM")])
+print("secret", any("sk-narrator" in v for v in os.environ.values()))
 """
 
 
@@ -89,4 +100,4 @@ def test_dp_insights_shows_the_ranked_insights_with_their_charts(scenario):
     assert lines["frame"] == "['type', 'columns', 'score']"
     assert lines["chart"] in ("Overlay", "Curve", "Bars", "Histogram", "Scatter")
     assert lines["same"] == "True"
-    assert lines["keys"] == "[]"
+    assert lines["keys"] == "[]" and lines["secret"] == "False"
