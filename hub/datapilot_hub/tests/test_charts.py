@@ -100,6 +100,27 @@ def test_a_filter_and_a_group_make_series(hub, world):
     assert chart["series"][0]["x"][0] == "2024-01-01"
 
 
+def test_grouped_bars_have_every_category_in_every_series(hub, world):
+    df = world["df"]
+    body = {
+        "dataset": "sales",
+        "chart_type": "bar",
+        "x": "region",
+        "y": "score",
+        "group": "channel",
+        "aggregation": "mean",
+    }
+    chart = chart_of(hub, world["tokens"]["alice"], body)["chart"]
+    expected = df.groupby(["region", "channel"])["score"].mean()
+    assert {s["name"] for s in chart["series"]} == set(df["channel"])
+    for s in chart["series"]:
+        assert s["x"] == chart["series"][0]["x"] and set(s["x"]) == set(df["region"])
+        for region, value in zip(s["x"], s["y"], strict=True):
+            assert value == pytest.approx(expected[region, s["name"]], rel=1e-5)
+    r = generate(hub, world["tokens"]["alice"], {**body, "group": "store"})
+    assert r.status_code == 400 and r.json()["error"] == "too_many_categories", r.text
+
+
 def test_histogram_scatter_box_heatmap_and_pie(hub, world):
     t, df = world["tokens"]["alice"], world["df"]
     hist = chart_of(hub, t, {"dataset": "sales", "columns": ["score"]})

@@ -67,7 +67,8 @@ def aggregation(plan: ChartPlan, req: ChartRequest) -> dict[str, Any]:
     if plan.type in ("bar", "pie", "box") and plan.time is None:
         value = _metric_names(plan)[0 if plan.type != "box" else 2]
         body["sort"] = [f"-{value}"]
-        if plan.limit:
+        # grouped bars show every (category, group) pair: their counts are checked before
+        if plan.limit and plan.group is None:
             body["limit"] = plan.limit
             # (the engine computes the rest's metrics from its rows: a mean is a mean)
             body["other"] = True

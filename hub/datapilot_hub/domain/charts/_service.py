@@ -25,7 +25,7 @@ from ._generate import (
     value_columns,
 )
 from ._recommend import MAX_SERIES, ChartPlan, DatasetFacts, plan_chart
-from ._request import ChartRequest, parse_chart_request
+from ._request import MAX_BARS, ChartRequest, parse_chart_request
 
 #: the derived column a histogram's bins are computed in (unless the dataset has one)
 _BIN = "bin_start"
@@ -138,6 +138,19 @@ class ChartService:
         return frame, {"aggregation": body}
 
     def _check_series(self, facts: DatasetFacts, plan: ChartPlan) -> None:
+        if plan.type == "bar" and plan.time is None:
+            n = facts.distinct.get(plan.x)
+            if n is not None and n > MAX_BARS:
+                raise DatapilotError(
+                    400,
+                    "too_many_categories",
+                    f"{plan.x!r} has {n} values; grouped bars show at most {MAX_BARS}"
+                    " categories. Filter it, or leave out group to see the largest and other.",
+                    field="x",
+                    column=plan.x,
+                    values=n,
+                    limit=MAX_BARS,
+                )
         n = facts.distinct.get(plan.group)
         limit = MAX_SERIES if plan.type == "bar" else 50
         if n is not None and n > limit:
