@@ -3,16 +3,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROXY := deploy/proxy/node_modules/.bin/configurable-http-proxy
 OIDC_PROVIDER := hub/datapilot_hub/tests/oidc_provider/node_modules/oidc-provider/package.json
+BROWSER_TESTS := hub/datapilot_hub/tests/browser
+PLAYWRIGHT := $(BROWSER_TESTS)/node_modules/playwright-core/package.json
 export DATAPILOT_HOME ?= $(CURDIR)/.datapilot
 
-.PHONY: run test install proxy oidc-provider migrate postgres redis lint clean
+.PHONY: run test install proxy oidc-provider browser chromium migrate postgres redis lint clean
 
 run: install proxy migrate
 	$(BIN)/jupyterhub -f jupyterhub_config.py
 
-# the catalog tests run on SQLite and on PostgreSQL; here PostgreSQL is required
+# the catalog tests run on SQLite and on PostgreSQL; here PostgreSQL is required, and so
+# are the browser journeys (test_browser.py)
 test: export DATAPILOT_TEST_REQUIRE_POSTGRES = 1
-test: install proxy oidc-provider postgres redis lint
+test: export DATAPILOT_TEST_REQUIRE_BROWSER = 1
+test: install proxy oidc-provider browser postgres redis lint
 	$(BIN)/python -m pytest hub/datapilot_hub/tests datapilot_kernel/tests datapilot_contract/tests datapilot_charts/tests -p no:jupyter_server $(PYTEST_ARGS)
 	$(BIN)/python -m pytest extensions/datapilot/tests $(PYTEST_ARGS)
 
@@ -34,6 +38,18 @@ oidc-provider: $(OIDC_PROVIDER)
 $(OIDC_PROVIDER): hub/datapilot_hub/tests/oidc_provider/package.json hub/datapilot_hub/tests/oidc_provider/package-lock.json
 	cd hub/datapilot_hub/tests/oidc_provider && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# the browser journeys: playwright-core from npm drives Debian's chromium (a browser
+# download of playwright's own cannot be had here)
+browser: chromium $(PLAYWRIGHT)
+$(PLAYWRIGHT): $(BROWSER_TESTS)/package.json $(BROWSER_TESTS)/package-lock.json
+	cd $(BROWSER_TESTS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+chromium:
+	@command -v chromium >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@chromium --version
 
 migrate: install
 	$(BIN)/datapilot-migrate
@@ -59,4 +75,5 @@ lint: install
 	$(BIN)/python -m ruff format --check .
 
 clean:
-	rm -rf $(VENV) deploy/proxy/node_modules hub/datapilot_hub/tests/oidc_provider/node_modules
+	rm -rf $(VENV) deploy/proxy/node_modules hub/datapilot_hub/tests/oidc_provider/node_modules \
+	  $(BROWSER_TESTS)/node_modules test-artifacts

@@ -7,6 +7,9 @@ import os
 import shutil
 import socket
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +126,8 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
     # the proxy, which records the client's address (X-Forwarded-For)
     service_url = f"http://127.0.0.1:{free_port()}"
     datapilot_url = f"{_proxy_url_here(dp)}/services/{SERVICE_NAME}/"
-    c.OrgClaimsMixin.datapilot_api_url = f"{datapilot_url}api/v1/"
-    c.OrgClaimsMixin.datapilot_api_token = login_token
+    c.DataServiceCaller.datapilot_api_url = f"{datapilot_url}api/v1/"
+    c.DataServiceCaller.datapilot_api_token = login_token
     # the service gets storage and catalog settings, never the hub's own secrets
     secret_vars = {
         "DATAPILOT_ADMIN_TOKEN",
@@ -178,8 +181,8 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
                 "name": CULLER_SERVICE,
                 "command": [
                     sys.executable,
-                    "-m",
-                    "jupyterhub_idle_culler",
+                    # jupyterhub_idle_culler itself, leaving at once when stopped
+                    str(Path(__file__).with_name("_culler.py")),
                     f"--timeout={cull_timeout}",
                     f"--cull-every={max(30, min(300, cull_timeout // 2))}",
                 ],
@@ -247,12 +250,22 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
 
     c.JupyterHub.allow_named_servers = True
     # the home page lists one server per organization (templates/home.html)
+    # (and every hub page in Datapilot's name: page.html, error pages, login, sign-up)
     c.JupyterHub.template_paths = [str(templates_dir())]
-    # the home page tells admins when users are not isolated from each other
-    c.JupyterHub.template_vars = {"datapilot_isolation": dp.isolation}
+    c.JupyterHub.logo_file = str(templates_dir() / "datapilot-logo.svg")
+    c.JupyterHub.template_vars = {
+        # the home page tells admins when users are not isolated from each other
+        "datapilot_isolation": dp.isolation,
+        # the menus: password change and pending sign-ups with password accounts
+        "datapilot_auth": auth,
+        # who sees "Create an organization" (the data service decides, with the same setting)
+        "datapilot_self_service": _env_flag("DATAPILOT_SELF_SERVICE_ORGS"),
+    }
     # servers are per organization, so there is no default server to send people to:
-    # after login they land on the hub home page, which lists their named servers
+    # after login everyone lands on their organizations' page in the data service (a
+    # member of one organization on its home), which links their notebook server
     c.JupyterHub.redirect_to_server = False
+    c.JupyterHub.default_url = f"/services/{SERVICE_NAME}/"
     c.JupyterHub.spawner_class = DatapilotSpawner
     c.DatapilotSpawner.datapilot_url = datapilot_url
     c.DatapilotSpawner.home_root = str(home / "homes")
@@ -340,8 +353,8 @@ def _print_banner(dp: DatapilotConfig, auth: str = "native") -> None:
         )
         how = (
             f"  log in as {admin!r} with the password in {admin_pw}\n"
-            f"  members (added through the API) sign up at {url}hub/signup with their user\n"
-            f"  name and choose a password; others wait for approval at {url}hub/authorize\n"
+            f"  then create an organization and invite people: an invitation link takes them\n"
+            f"  through the sign-up; other sign-ups wait for approval at {url}hub/authorize\n"
         )
     else:
         how = (
@@ -360,11 +373,45 @@ def _print_banner(dp: DatapilotConfig, auth: str = "native") -> None:
             "  platform's data and secrets. Start as root for one account per server\n"
             "  (README, Security model).\n"
         )
+    # the isolation (or the lack of it) is said at once; the URL only once it works
     print(
-        f"\nDatapilot starting at {url}\n{how}{isolation}  state: {dp.home}\n",
+        f"\nDatapilot is starting (state: {dp.home}) ...\n{isolation}",
         file=sys.stderr,
         flush=True,
     )
+    from jupyterhub.app import JupyterHub
+
+    if not JupyterHub.initialized():
+        return  # the configuration read by something else than the hub (a test, a tool)
+    banner = f"\nDatapilot is ready at {url}\n{how}"
+    threading.Thread(
+        target=_announce_when_ready,
+        args=(_proxy_url_here(dp), banner),
+        name="datapilot-ready",
+        daemon=True,
+    ).start()
+
+
+def _announce_when_ready(base: str, banner: str, timeout: float = 600) -> None:
+    """Print ``banner`` once a person can log in: the login page and the data service
+    (where a login lands) both answer through the proxy.
+
+    JupyterHub says "is now running" before the proxy has every route, and the login
+    page answered 404 for seconds after it; a URL printed before that is a dead link.
+    """
+    deadline = time.monotonic() + timeout
+    pending = [f"{base}/hub/login", f"{base}/services/{SERVICE_NAME}/api/v1/health"]
+    while pending and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(pending[0], timeout=2) as resp:
+                if resp.status == 200:
+                    pending.pop(0)
+                    continue
+        except Exception:  # refused, reset, a proxy's 503, a half-sent answer: not yet
+            pass
+        time.sleep(0.2)
+    if not pending:
+        print(banner, file=sys.stderr, flush=True)
 
 
 def _whoami() -> str:

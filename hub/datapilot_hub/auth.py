@@ -26,62 +26,17 @@ import bcrypt
 import httpx
 from jupyterhub import orm
 from nativeauthenticator import NativeAuthenticator
-from nativeauthenticator import handlers as native_handlers
 from nativeauthenticator.orm import UserInfo
 from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.github import GitHubOAuthenticator
 from traitlets import Bool, Dict, Set, Unicode, default, validate
-from traitlets.config import LoggingConfigurable
 
 from datapilot_contract import is_org_slug
 
+from ._native_pages import DataServiceCaller, LoginHandler, SignUpHandler
 from .permissions import ROLES
 
 # ---- password accounts ----------------------------------------------------------------------
-
-
-class _NullTimer:
-    """Stands in for the ``statsd`` timer JupyterHub 6 no longer provides."""
-
-    def start(self) -> _NullTimer:
-        return self
-
-    def stop(self, send: bool = True) -> None:
-        pass
-
-
-class _NullStatsd:
-    def timer(self, name: str) -> _NullTimer:
-        return _NullTimer()
-
-
-class LoginHandler(native_handlers.LoginHandler):
-    """nativeauthenticator's login page; its ``post`` times the login with ``self.statsd``.
-
-    JupyterHub 6 removed ``BaseHandler.statsd`` (the login answered 500), so the handler
-    gets a no-op client and keeps upstream's logic untouched.
-    """
-
-    statsd = _NullStatsd()
-
-
-class SignUpHandler(native_handlers.SignUpHandler):
-    """nativeauthenticator's sign-up page, telling pre-authorized members they may log in.
-
-    Upstream only says "you can log in now" for open sign-up and admins; a member
-    that an organization added (see :meth:`DatapilotNativeAuthenticator.create_user`)
-    is authorized at once too, and should not be told to wait for an administrator.
-    """
-
-    def get_result_message(self, user: Any, *args: Any) -> tuple[str, str]:
-        alert, message = super().get_result_message(user, *args)
-        if user is not None and user.is_authorized and alert == "alert-info":
-            alert = "alert-success"
-            message = (
-                "The signup was successful! You can now go to the home page and log in "
-                "to the system."
-            )
-        return alert, message
 
 
 def _env_int(name: str, fallback: int) -> int:
@@ -96,7 +51,7 @@ def _env_bool(name: str, fallback: bool) -> bool:
     return value in ("1", "true", "yes", "on")
 
 
-class DatapilotNativeAuthenticator(NativeAuthenticator):
+class DatapilotNativeAuthenticator(DataServiceCaller, NativeAuthenticator):
     """Password accounts with sign-up, lockout, password change and admin reset.
 
     Who may log in after signing up:
@@ -106,6 +61,7 @@ class DatapilotNativeAuthenticator(NativeAuthenticator):
       (``PUT /orgs/{org}/members/{user}`` creates the hub user): they sign up with that
       name and log in at once;
     - anyone, when ``open_signup`` is on (``$DATAPILOT_OPEN_SIGNUP``);
+    - people who sign up with an invitation link (see :mod:`._native_pages`);
     - everyone else after a hub administrator authorizes them at ``/hub/authorize``.
     """
 
@@ -214,7 +170,7 @@ class DatapilotNativeAuthenticator(NativeAuthenticator):
 _ROLE_RANK = {role: rank for rank, role in enumerate(reversed(ROLES))}  # viewer 0 ... admin 3
 
 
-class OrgClaimsMixin(LoggingConfigurable):
+class OrgClaimsMixin(DataServiceCaller):
     """Maps a provider's group claims to Datapilot organizations and roles at login.
 
     After a successful login the memberships are written through the data service's API
@@ -297,33 +253,6 @@ class OrgClaimsMixin(LoggingConfigurable):
     @default("create_orgs")
     def _default_create_orgs(self) -> bool:
         return _env_bool("DATAPILOT_AUTH_CREATE_ORGS", False)
-
-    datapilot_api_url = Unicode(
-        "",
-        help="""The data service's API, reached directly (not through the proxy).
-
-        Set by ``install_datapilot``.
-
-        Example::
-
-            c.DatapilotOIDCAuthenticator.datapilot_api_url = (
-                "http://127.0.0.1:8090/services/datapilot/api/v1/"
-            )
-        """,
-    ).tag(config=True)
-
-    datapilot_api_token = Unicode(
-        "",
-        help="""API token of the hub-internal ``datapilot-login`` service.
-
-        Set by ``install_datapilot`` (a secret in ``$DATAPILOT_HOME/runtime``); its role may
-        manage users and call the data service, where it counts as a hub administrator.
-
-        Example::
-
-            c.DatapilotOIDCAuthenticator.datapilot_api_token = "a-long-random-token"
-        """,
-    ).tag(config=True)
 
     def org_claims(self, auth_model: dict[str, Any]) -> list[str]:
         """The claim values of a login that may name organizations (per provider).

@@ -102,6 +102,14 @@ class HubClient:
         resp = await self.send("POST", f"/groups/{quote(hub_group(slug))}", ok=(201, 409))
         return resp.status_code == 201
 
+    async def set_group_name(self, slug: str, name: str) -> None:
+        """Record the organization's display name in its group's properties (hub pages)."""
+        await self.request(
+            "PUT",
+            f"/groups/{quote(hub_group(slug))}/properties",
+            json={"datapilot_name": name},
+        )
+
     async def delete_group(self, slug: str) -> None:
         """Delete the organization's hub group."""
         await self.request("DELETE", f"/groups/{quote(hub_group(slug))}", ok=(204, 404))

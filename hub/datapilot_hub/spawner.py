@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pwd
+import shutil
 import sys
+from html import escape
 from pathlib import Path
 
 import httpx
@@ -20,6 +23,47 @@ from .configuration import DatapilotConfig
 
 #: files a server's account creates are its own and its organization's group's, no one else's
 SERVER_UMASK = 0o007
+
+#: JupyterLab's "get notified about Jupyter news?" prompt, answered "no" in a new home
+_NO_NEWS = (
+    ".jupyter/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings",
+    {"fetchNews": "false", "checkForUpdates": False},
+)
+
+
+def examples_dir() -> Path | None:
+    """The example notebooks: the checkout's ``notebooks/``, else where a wheel put them."""
+    for path in (
+        Path(__file__).resolve().parents[2] / "notebooks",
+        Path(sys.prefix) / "share" / "datapilot" / "notebooks",
+    ):
+        if path.is_dir():
+            return path
+    return None
+
+
+class SpawnRefused(web.HTTPError):
+    """A server start refused for a reason the user can act on.
+
+    JupyterHub shows ``jupyterhub_message`` (and ``jupyterhub_html_message``) on the spawn
+    page and in the start's progress instead of its generic "Failed to start your
+    server... contact admin", which would hide the reason in the log.
+
+    Parameters
+    ----------
+    status : int
+        HTTP status of the refusal.
+    message : str
+        Why, and what to do instead, for a person.
+    html : str, optional
+        The same with links (escaped by the caller).
+    """
+
+    def __init__(self, status: int, message: str, html: str | None = None) -> None:
+        super().__init__(status, message.replace("%", "%%"))
+        self.jupyterhub_message = message
+        if html is not None:
+            self.jupyterhub_html_message = html
 
 
 class DatapilotSpawner(LocalProcessSpawner):
@@ -123,15 +167,19 @@ class DatapilotSpawner(LocalProcessSpawner):
         return self.name
 
     async def check_allowed(self) -> None:
-        """Raise 403 unless the user may run notebooks in the organization."""
+        """Refuse (:class:`SpawnRefused`) unless the user may run notebooks in the organization.
+
+        The refusal says why and what to do instead, on the page the user started from.
+        """
+        org_page = f"{self.datapilot_url}orgs/{self.name}/"
         if not self.name:
-            raise web.HTTPError(
+            raise SpawnRefused(
                 400,
-                "Notebook servers belong to an organization: start the server named after"
-                " your organization (/hub/spawn/<user>/<org>).",
+                "Notebook servers belong to an organization: start the server of one of your"
+                " organizations from the Notebook servers page.",
             )
         if not is_org_slug(self.name):
-            raise web.HTTPError(400, f"{self.name!r} is not an organization slug.")
+            raise SpawnRefused(400, f"{self.name!r} is not an organization's short name.")
         url = f"{self.datapilot_url.rstrip('/')}/api/v1/me"
         try:
             async with httpx.AsyncClient(timeout=30) as client:
@@ -140,15 +188,31 @@ class DatapilotSpawner(LocalProcessSpawner):
             orgs = {o["slug"]: o for o in resp.json()["organizations"]}
         except (httpx.HTTPError, KeyError, ValueError) as e:
             # fail closed: no answer from the data service means no server
-            raise web.HTTPError(503, f"The Datapilot data service could not be asked: {e}") from e
+            self.log.error("The data service could not be asked about %s: %s", self._log_name, e)
+            raise SpawnRefused(
+                503,
+                "Datapilot's data service did not answer, so no server can start now. Try"
+                " again in a minute; if it goes on, tell your administrator (the hub's log"
+                " says why).",
+            ) from e
         org = orgs.get(self.name)
         if org is None:
-            raise web.HTTPError(404, f"You are not a member of an organization {self.name!r}.")
+            raise SpawnRefused(
+                404,
+                f"You are not a member of an organization {self.name!r}. Ask one of its"
+                " Admins for an invitation.",
+            )
         if "notebooks:run" not in org["permissions"]:
-            raise web.HTTPError(
+            name = org.get("name") or self.name
+            raise SpawnRefused(
                 403,
-                f"Your role in {self.name!r} ({org['role']}) does not include notebook servers;"
-                " open the organization's dashboards instead.",
+                f"Your role in {name} ({org['role']}) does not include notebook servers."
+                f" You can still see {name}'s datasets on its page ({org_page}); ask an"
+                f" Admin of {name} for the Analyst role to work in notebooks.",
+                f"Your role in <strong>{escape(name)}</strong> ({escape(org['role'])}) does not"
+                " include notebook servers. You can still see its datasets on"
+                f' <a href="{escape(org_page)}">{escape(name)}\'s page</a>; ask an Admin of'
+                f" {escape(name)} for the Analyst role to work in notebooks.",
             )
         await self.apply_org_policy()
 
@@ -164,9 +228,15 @@ class DatapilotSpawner(LocalProcessSpawner):
                 resp = await client.get(url, headers={"Authorization": f"token {self.api_token}"})
             body = resp.json()
         except (httpx.HTTPError, ValueError) as e:
-            raise web.HTTPError(503, f"The Datapilot data service could not be asked: {e}") from e
+            self.log.error("The data service could not be asked about %s: %s", self._log_name, e)
+            raise SpawnRefused(
+                503,
+                "Datapilot's data service did not answer, so no server can start now. Try"
+                " again in a minute; if it goes on, tell your administrator.",
+            ) from e
         if resp.status_code != 200:
-            raise web.HTTPError(resp.status_code, body.get("message", resp.text[:200]))
+            # e.g. the plan's limit of servers running at once: its message says so
+            raise SpawnRefused(resp.status_code, body.get("message", resp.text[:200]))
         # an organization without a limit gets the configured one (c.Spawner.mem_limit),
         # also after its limit was removed since this spawner's last start
         if not hasattr(self, "_configured_limits"):
@@ -194,6 +264,7 @@ class DatapilotSpawner(LocalProcessSpawner):
             home.mkdir(mode=0o700, parents=True, exist_ok=True)
             shared.mkdir(mode=0o700, parents=True, exist_ok=True)
             _link(home / "shared", shared)
+            self.first_start_files(home)
             return
         prefix = DatapilotConfig.instance().account_prefix
         group = accounts.org_group(prefix, self.org)
@@ -203,11 +274,54 @@ class DatapilotSpawner(LocalProcessSpawner):
         )
         home.mkdir(mode=0o700, exist_ok=True)
         accounts.own_tree(home, entry.pw_uid, entry.pw_gid)
+        self.first_start_files(home, entry.pw_uid, entry.pw_gid)
         home.chmod(0o700)
         shared.mkdir(exist_ok=True)
         os.chown(shared, 0, gid)
         shared.chmod(0o2770)
         _link(home / "shared", shared, entry.pw_uid, entry.pw_gid)
+
+    def first_start_files(self, home: Path, uid: int | None = None, gid: int | None = None) -> None:
+        """At a home's first start: the example notebooks, and Lab's news prompt off.
+
+        Done once (a marker in ``~/.datapilot``): notebooks the user deleted or changed
+        later are left alone, and a file of the same name is never overwritten.
+
+        Parameters
+        ----------
+        home : Path
+            The server's home directory.
+        uid, gid : int, optional
+            The account that owns what is written (with isolation; written as root).
+        """
+        marker = home / ".datapilot" / "first-start"
+        if marker.exists():
+            return
+        made: list[Path] = []
+        examples = examples_dir()
+        if examples is not None:
+            for notebook in sorted(examples.glob("*.ipynb")):
+                target = home / notebook.name
+                if not target.exists():
+                    shutil.copyfile(notebook, target)
+                    made.append(target)
+        settings_path, settings = _NO_NEWS
+        settings_file = home / settings_path
+        if not settings_file.exists():
+            for parent in reversed(settings_file.relative_to(home).parents[:-1]):
+                if not (home / parent).exists():
+                    (home / parent).mkdir()
+                    made.append(home / parent)
+            settings_file.write_text(json.dumps(settings, indent=2))
+            made.append(settings_file)
+        if not marker.parent.exists():
+            marker.parent.mkdir()
+            made.append(marker.parent)
+        marker.write_text("examples copied, news prompt answered\n")
+        made.append(marker)
+        if uid is not None:
+            for path in made:
+                os.lchown(path, uid, gid)
 
     def make_preexec_fn(self, name):
         """Become the server's account (with isolation), with a umask for the shared folder."""

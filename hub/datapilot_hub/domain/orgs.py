@@ -102,7 +102,9 @@ class OrgService:
                 raise _hub_failed(e, creator) from None
         try:
             with self.catalog.session(system=True) as db:
-                org = Organization(slug=slug, name=name.strip())
+                # a new organization starts on the configured default plan ($DATAPILOT_DEFAULT_PLAN)
+                plan = self.plans.default_plan if self.plans is not None else "free"
+                org = Organization(slug=slug, name=name.strip(), plan=plan)
                 db.add(org)
                 db.flush()
                 if creator is not None:
@@ -117,7 +119,24 @@ class OrgService:
             if isinstance(e, IntegrityError):
                 raise _slug_taken(slug) from None
             raise
+        await self.publish_name(slug, model["name"])
         return model
+
+    async def publish_name(self, slug: str, name: str) -> None:
+        """Show the organization's name on the hub's pages (its group's properties).
+
+        Best effort: the hub home page falls back to the slug, and every name is published
+        again when the service starts (:meth:`sync_hub_groups`).
+
+        Parameters
+        ----------
+        slug : str
+            The organization.
+        name : str
+            Its display name.
+        """
+        if self.hub.configured:
+            await _best_effort(self.hub.set_group_name(slug, name), f"the name of {slug}")
 
     def info(self, ctx: OrgContext) -> dict[str, Any]:
         """The organization with its plan and usage."""
@@ -322,9 +341,9 @@ class OrgService:
         if not self.hub.configured:
             return
         with self.catalog.session(system=True) as db:
-            wanted: dict[str, set[str]] = {
-                org.slug: set() for org in db.scalars(select(Organization)).all()
-            }
+            orgs = db.scalars(select(Organization)).all()
+            wanted: dict[str, set[str]] = {org.slug: set() for org in orgs}
+            names = {org.slug: org.name for org in orgs}
             for m in db.scalars(select(Membership)).all():
                 wanted[m.organization.slug].add(m.user_name)
         for slug, users in wanted.items():
@@ -341,6 +360,7 @@ class OrgService:
                     log.warning("Member %r of %s is not a name the hub accepts: %s", user, slug, e)
             for user in sorted(current - users):
                 await self.hub.remove_from_group(slug, user)
+            await self.publish_name(slug, names[slug])
 
 
 async def join_hub_group(hub: HubClient, slug: str, user: str) -> None:

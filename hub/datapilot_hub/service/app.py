@@ -33,6 +33,7 @@ from ..domain.ingest import Ingestor, IngestRequest, Limits
 from ..domain.insights import InsightService, Narrator
 from ..domain.invitations import InvitationService
 from ..domain.jobs import JobRunner
+from ..domain.mail import Mailer
 from ..domain.org_settings import OrgSettingsService
 from ..domain.orgs import OrgService
 from ..domain.plans import DEFAULT_PLANS, Plans, validate_plans
@@ -44,9 +45,7 @@ from ._bodies import BodyLimitedApplication
 from ._peers import PeerCheckingHTTPServer
 from .handlers import default_handlers
 from .handlers.base import NotFoundAPIHandler
-from .invitation_page import default_handlers as invitation_pages
 from .pages import default_handlers as page_handlers
-from .team_pages import default_handlers as team_pages
 
 
 class DataService(Application):
@@ -356,6 +355,100 @@ class DataService(Application):
     def _default_default_plan(self) -> str:
         return os.environ.get("DATAPILOT_DEFAULT_PLAN", "free")
 
+    native_auth = Bool(
+        help="""Whether the hub's login is password accounts (its pages link sign-ups).
+
+        The pages show hub administrators a link to the pending sign-ups
+        (``/hub/authorize``) and everyone the password change only with password accounts.
+        Defaults to ``$DATAPILOT_AUTH`` being ``native`` or unset.
+
+        Example::
+
+            c.DataService.native_auth = False
+        """,
+    ).tag(config=True)
+
+    @default("native_auth")
+    def _default_native_auth(self) -> bool:
+        return os.environ.get("DATAPILOT_AUTH", "native").strip().lower() in ("", "native")
+
+    smtp_host = Unicode(
+        help="""The SMTP server that sends invitation e-mails; empty (the default) sends none.
+
+        Without it an invitation's link is shown once to copy and send; with it, an
+        invitation made with an e-mail address is also sent there (the link is still
+        shown, and a failed delivery says why). Defaults to ``$DATAPILOT_SMTP_HOST``.
+
+        Example::
+
+            c.DataService.smtp_host = "smtp.example.org"
+        """,
+    ).tag(config=True)
+
+    @default("smtp_host")
+    def _default_smtp_host(self) -> str:
+        return os.environ.get("DATAPILOT_SMTP_HOST", "").strip()
+
+    smtp_port = Integer(
+        help="""The SMTP server's port. Defaults to ``$DATAPILOT_SMTP_PORT``, else 587.
+
+        Example::
+
+            c.DataService.smtp_port = 25
+        """,
+    ).tag(config=True)
+
+    @default("smtp_port")
+    def _default_smtp_port(self) -> int:
+        return int(os.environ.get("DATAPILOT_SMTP_PORT") or 587)
+
+    smtp_starttls = Bool(
+        help="""Upgrade the SMTP connection with STARTTLS (before any credentials).
+
+        Defaults to ``$DATAPILOT_SMTP_STARTTLS`` (``0`` turns it off), else on.
+
+        Example::
+
+            c.DataService.smtp_starttls = False
+        """,
+    ).tag(config=True)
+
+    @default("smtp_starttls")
+    def _default_smtp_starttls(self) -> bool:
+        value = os.environ.get("DATAPILOT_SMTP_STARTTLS", "1").strip().lower()
+        return value not in ("0", "false", "no", "off")
+
+    smtp_from = Unicode(
+        help="""The ``From`` address of invitation e-mails.
+
+        Defaults to ``$DATAPILOT_SMTP_FROM``, else ``datapilot@<smtp_host>``.
+
+        Example::
+
+            c.DataService.smtp_from = "Datapilot <datapilot@example.org>"
+        """,
+    ).tag(config=True)
+
+    @default("smtp_from")
+    def _default_smtp_from(self) -> str:
+        return os.environ.get("DATAPILOT_SMTP_FROM") or f"datapilot@{self.smtp_host or 'localhost'}"
+
+    smtp_user = Unicode(
+        help="""The SMTP login, when the server asks for one (with ``smtp_password``).
+
+        Defaults to ``$DATAPILOT_SMTP_USER``; the password comes from
+        ``$DATAPILOT_SMTP_PASSWORD`` (an environment variable of the service only).
+
+        Example::
+
+            c.DataService.smtp_user = "datapilot"
+        """,
+    ).tag(config=True)
+
+    @default("smtp_user")
+    def _default_smtp_user(self) -> str:
+        return os.environ.get("DATAPILOT_SMTP_USER", "")
+
     server_poll_interval = Integer(
         help="""Seconds between two looks at the hub's running notebook servers.
 
@@ -597,6 +690,14 @@ class DataService(Application):
         self.orgs = OrgService(self.catalog, self.hub, self.quotas, self.storage)
         self.org_settings = OrgSettingsService(self.catalog, self.quotas)
         self.invitations = InvitationService(self.catalog, self.hub, self.quotas)
+        self.mailer = Mailer(
+            host=self.smtp_host,
+            port=self.smtp_port,
+            sender=self.smtp_from,
+            user=self.smtp_user,
+            password=os.environ.get("DATAPILOT_SMTP_PASSWORD", ""),
+            starttls=self.smtp_starttls,
+        )
         self.servers = ServerWatcher(self.catalog, self.hub, self.quotas)
         self.datasets = DatasetService(self.catalog, self.storage)
         self.insights = InsightService(
@@ -736,9 +837,8 @@ class DataService(Application):
             *api,
             (url_path_join(self.api_prefix, r"(.*)"), NotFoundAPIHandler),
             (url_path_join(self.service_prefix, "oauth_callback"), HubOAuthCallbackHandler),
-            *[(url_path_join(self.service_prefix, path), h) for path, h in page_handlers],
-            *[(url_path_join(self.service_prefix, path), h) for path, h in invitation_pages],
-            *[(url_path_join(self.service_prefix, path), h) for path, h in team_pages],
+            # (the pages end with the styled 404 for every other path)
+            *[(url_path_join(self.service_prefix, spec[0]), *spec[1:]) for spec in page_handlers],
         ]
         return BodyLimitedApplication(
             handlers,
@@ -867,4 +967,10 @@ def main(argv: list[str] | None = None) -> None:
     app = DataService.instance()
     app.initialize(argv)
     app.start()
-    sys.exit(0)
+    # Everything is stopped, flushed and closed (serve); what is left is the interpreter's
+    # own teardown, which took 1.5 s and more (joining idle worker threads) while the hub,
+    # stopping its services one after the other, waits for this process to be gone.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

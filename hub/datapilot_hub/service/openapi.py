@@ -172,6 +172,15 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
     "/orgs/{org}/invitations/{invitation_id}": {
         "delete": ("Revoke an invitation", "members:manage", [_ORG, _INVITATION], None, "200"),
     },
+    "/invitations/{code}": {
+        "get": (
+            "What an invitation is for: its organization, role, state and expiry",
+            "logged in (the code is the secret)",
+            [_CODE],
+            None,
+            "200",
+        ),
+    },
     "/invitations/{code}/accept": {
         "post": (
             "Join the invitation's organization with its role",
@@ -262,7 +271,7 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
     },
     "/orgs/{org}/datasets/{name}/data": {
         "get": (
-            "Rows as json, csv, arrow or parquet",
+            "Rows as json, csv, arrow, parquet or xlsx (Excel, one sheet)",
             "data:read",
             [
                 _ORG,
@@ -271,7 +280,9 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
                 _q("columns", "string", "comma-separated column names"),
                 _q("limit", "integer", "rows at most (json: default 1000)"),
                 _q("offset", "integer", "rows to skip"),
-                _q("format", "string", "encoding", enum=["json", "csv", "arrow", "parquet"]),
+                _q(
+                    "format", "string", "encoding", enum=["json", "csv", "arrow", "parquet", "xlsx"]
+                ),
             ],
             None,
             "200",

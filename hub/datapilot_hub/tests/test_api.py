@@ -140,6 +140,12 @@ def test_upload_is_202_with_a_job_and_reads_back_in_every_format(hub, world):
     assert table.column("amount").to_pylist() == [2.5, 3.25, None]
     assert 'filename="sales-v1.parquet"' in parquet.headers["content-disposition"]
 
+    xlsx = hub.api("GET", "/orgs/acme/datasets/sales/data?format=xlsx", t)
+    assert 'filename="sales-v1.xlsx"' in xlsx.headers["content-disposition"]
+    sheet = pd.read_excel(io.BytesIO(xlsx.content))
+    assert sheet["region"].tolist() == ["north", "south", "north"]
+    assert sheet["amount"].tolist()[:2] == [2.5, 3.25] and pd.isna(sheet["amount"][2])
+
     part = hub.api(
         "GET", "/orgs/acme/datasets/sales/data?format=parquet&columns=id,region&offset=1&limit=1", t
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -157,12 +158,16 @@ def _browser_login(hub, user: str):
 def test_browser_login_cookie_reaches_the_data_service(scenario):
     """The login cookie works too: the service's OAuth dance, then cookie-authenticated calls."""
     hub = scenario["hub"]
+    # (before the login, the service knows no cookie)
+    assert httpx.get(f"{hub.url}/services/datapilot/api/v1/me").status_code == 401
     browser = _browser_login(hub, "vera")
     try:
-        assert browser.get("/services/datapilot/api/v1/me").status_code == 401
-        home = browser.get("/services/datapilot/")
+        # the login lands on the service (c.JupyterHub.default_url), through its OAuth
+        # dance: a member of one organization on its home
+        assert browser.last_response.url.path == "/services/datapilot/orgs/acme/"
+        home = browser.get("/services/datapilot/?all=1")
         assert home.status_code == 200 and "Acme Corp" in home.text
-        assert 'href="/services/datapilot/orgs/acme/members"' in home.text
+        assert 'href="/services/datapilot/orgs/acme/"' in home.text
         me = browser.get("/services/datapilot/api/v1/me")
         assert me.status_code == 200 and me.json()["name"] == "vera"
         assert browser.get("/services/datapilot/api/v1/orgs/acme/datasets").status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -146,7 +147,8 @@ def test_invite_accept_and_hub_group(hub, team):
     assert "joiner" in hub.hub_api("GET", "/groups/org-north").json()["users"]
     audit = hub.api("GET", "/orgs/north/audit", team["nadia"]).json()["events"]
     actions = {(e["action"], e["target"], e["outcome"]) for e in audit}
-    assert ("invitation.create", inv["id"], "ok") in actions
+    # the target of an invitation is the person invited (its id when it names no e-mail)
+    assert ("invitation.create", inv["email"] or inv["id"], "ok") in actions
     assert ("invitation.accept", "joiner", "ok") in actions
     assert inv["code"] not in str(audit)
 
@@ -201,15 +203,23 @@ def test_permissions_isolation_and_bad_input(hub, team):
 def test_the_link_opens_a_page_that_joins(hub, team):
     inv = hub.api("POST", "/orgs/north/invitations", team["nadia"], json={"role": "viewer"}).json()
     url = f"{hub.url}{inv['link']}"
-    # not logged in: off to the hub's login
+    # not logged in: what the invitation is for, and the way in through sign-up or login,
+    # back to the link's /join (the same page behind the login)
     anonymous = httpx.get(url, follow_redirects=False)
-    assert anonymous.status_code == 302 and "/hub/" in anonymous.headers["location"]
+    assert anonymous.status_code == 200 and "Join North Ltd" in anonymous.text
+    join = quote(f"{inv['link']}/join", safe="")
+    assert f'href="/hub/signup?next={join}"' in anonymous.text
+    assert f'href="/hub/login?next={join}"' in anonymous.text
+    behind_login = httpx.get(f"{url}/join", follow_redirects=False)
+    assert behind_login.status_code == 302 and "/hub/" in behind_login.headers["location"]
     headers = {"Authorization": f"token {team['pagejoiner']}"}
     page = httpx.get(url, headers=headers)
     assert page.status_code == 200 and "North Ltd" in page.text and "viewer" in page.text
-    assert "<form method='post'>" in page.text
+    assert 'id="accept"' in page.text
     joined = httpx.post(url, headers=headers)
-    assert joined.status_code == 200 and "You joined" in joined.text, joined.text
+    # on to the organization's home, welcomed there
+    assert joined.status_code == 303, joined.text
+    assert joined.headers["location"] == "/services/datapilot/orgs/north/"
     again = httpx.get(url, headers=headers)
     assert again.status_code == 409 and "used" in again.text
     assert (
@@ -234,14 +244,54 @@ def test_a_new_user_signs_up_and_joins_in_the_browser(hub, team):
         page = browser.get(link)  # the service's OAuth dance, then the page
         assert page.status_code == 200 and "North Ltd" in page.text, page.text[:300]
         joined = browser.post(link, data={"_xsrf": form_xsrf(page)})
-        assert joined.status_code == 200 and "You joined" in joined.text, joined.text[:300]
+        assert joined.status_code == 200 and joined.url.path == "/services/datapilot/orgs/north/"
+        assert "Welcome to North Ltd: you joined as analyst." in joined.text, joined.text[:300]
         # without the form's xsrf token a cookie POST is not taken as the user's
         again = browser.post(link, follow_redirects=False)
-        assert again.status_code in (302, 403), again.status_code
+        assert again.status_code in (302, 401, 403), again.status_code
     finally:
         browser.close()
     me = hub.api("GET", "/me", hub.user_token("newbie")).json()
     assert ("north", "analyst") in [(o["slug"], o["role"]) for o in me["organizations"]]
+
+
+def test_an_invitation_lets_a_new_person_sign_up_without_approval(hub, team):
+    """No hub user, no open sign-up: the invitation in the sign-up's next is the proof.
+
+    The new account is authorized, logged in and sent to the link's /join; the same
+    sign-up without an invitation (or with a used one) waits for an administrator.
+    """
+    hub.create_org("east", "East Ltd")  # of its own: the plan caps members per organization
+    hub.add_member("east", "erin", "admin")
+    inv = hub.api("POST", "/orgs/east/invitations", hub.user_token("erin"), json={"role": "viewer"})
+    link = inv.json()["link"]
+    password = "pw-invited-correct-horse"
+    with httpx.Client(base_url=hub.url, follow_redirects=True, timeout=60) as browser:
+        signup = browser.get("/hub/signup", params={"next": f"{link}/join"})
+        assert "invites you to <strong>East Ltd</strong>" in signup.text
+        r = browser.post(
+            "/hub/signup",
+            params={"next": f"{link}/join"},
+            data={
+                "username": "invitee",
+                "signup_password": password,
+                "signup_password_confirmation": password,
+                "_xsrf": form_xsrf(signup),
+            },
+        )
+        # logged in and back on the invitation, behind the login: the Join button
+        assert r.status_code == 200 and r.url.path == f"{link}/join", (r.url, r.text[:300])
+        assert 'id="accept"' in r.text
+        joined = browser.post(f"{link}/join", data={"_xsrf": form_xsrf(r)})
+        assert joined.url.path == "/services/datapilot/orgs/east/", joined.text[:500]
+    me = hub.api("GET", "/me", hub.user_token("invitee")).json()
+    assert ("east", "viewer") in [(o["slug"], o["role"]) for o in me["organizations"]]
+    # the link is used: a second sign-up with it is an ordinary one, waiting for approval
+    assert "alert-info" in hub_signup(hub, "latecomer", password)
+    with httpx.Client(base_url=hub.url, timeout=60) as browser:
+        page = browser.get("/hub/signup", params={"next": f"{link}/join"})
+        assert "invites you" not in page.text
+    hub_login(hub, "latecomer", password, ok=False)
 
 
 def test_a_name_the_hub_refuses_uses_up_nothing(hub, team):

@@ -14,7 +14,8 @@ import re
 import httpx
 import pytest
 
-from datapilot_hub.service.team_pages import environment, human_bytes, size_field, template_dir
+from datapilot_hub.service.pages import environment, human_bytes, number, template_dir, when
+from datapilot_hub.service.pages.team import size_field
 
 from .utils import REPO, form_xsrf, hub_login, hub_signup
 
@@ -86,6 +87,12 @@ def test_templates_are_found_and_compile():
     assert human_bytes(None) == "unlimited" and human_bytes(2 * 1024**3) == "2 GiB"
     assert human_bytes(1536) == "1.5 KiB" and human_bytes(12) == "12 B"
     assert size_field(2 * 1024**3) == "2G" and size_field(None) == "" and size_field(1000) == "1000"
+    # times without microseconds, amounts rounded for reading
+    assert when("2026-11-27T18:03:04.123456+00:00") == "2026-11-27 18:03 UTC"
+    assert when("2026-11-27T18:03:04.123456", "seconds") == "2026-11-27 18:03:04 UTC"
+    assert when(None) == "" and when("not a time") == "not a time"
+    assert number(60.05793532099983, 1) == "60.1" and number(1234567) == "1,234,567"
+    assert number(3.0, 2) == "3" and number(None) == ""
 
 
 # -- every page, for members and strangers ------------------------------------------------
@@ -112,8 +119,9 @@ def test_each_page_renders_for_a_member(team):
     assert 'data-limit="members"' in plan and "1 GiB" in plan  # the free plan's storage
     settings = ava.get(page_url("acorn", "settings")).text
     assert 'id="settings-form"' in settings and 'name="mem_limit"' in settings
-    # the bare organization URL opens its members page
-    assert ava.get("/services/datapilot/orgs/acorn").url.path == page_url("acorn", "members")
+    # the bare organization URL opens its home: its datasets
+    home = ava.get("/services/datapilot/orgs/acorn")
+    assert home.url.path == "/services/datapilot/orgs/acorn" and 'id="no-datasets"' in home.text
 
 
 def test_the_hub_home_page_links_each_org_to_its_team_pages(team):
@@ -121,6 +129,12 @@ def test_the_hub_home_page_links_each_org_to_its_team_pages(team):
     assert home.status_code == 200
     assert f'href="{page_url("acorn", "members")}"' in home.text
     assert page_url("birch", "members") not in home.text
+    # the organization's name (published in its hub group's properties), not its slug
+    assert f'<a class="org-home" href="/services/datapilot/orgs/acorn/">{ORG_NAME_HTML}</a>' in (
+        home.text
+    )
+    # a server that does not run says so
+    assert '<span class="server-state">not running</span>' in home.text
 
 
 def test_another_org_gets_404_and_strangers_the_login(team):
@@ -333,7 +347,7 @@ def test_the_audit_page_shows_filters_and_exports_the_events(team):
         "org.settings",
     ):
         assert action in actions, (action, actions)
-    assert "via=team page" in page.text and "forbidden" in page.text  # abe's refused posts
+    assert "via=page" in page.text and "forbidden" in page.text  # abe's refused posts
     only = ava.get(url, params={"action": "member.remove", "user": "ava"})
     assert set(re.findall(r'class="audit-action">([^<]+)<', only.text)) == {"member.remove"}
     targets = re.findall(r'class="audit-target">([^<]*)<', only.text)

@@ -442,7 +442,7 @@ def hub_processes(hub: HubProcess) -> dict:
                 found["proxy"] = child
             elif "datapilot_hub.service" in cmd:
                 found["service"] = child
-            elif "jupyterhub_idle_culler" in cmd:
+            elif "datapilot_hub/_culler.py" in cmd:  # jupyterhub-idle-culler, our launcher
                 found["culler"] = child
             elif "jupyterhub-singleuser" in cmd:
                 found[f"server:{child.username()}"] = child

@@ -27,7 +27,13 @@ from .base import APIHandler, declared_size, too_large
 from .orgs import ORG
 
 NAME = r"(?P<name>[^/]+)"
-_EXTENSIONS = {"csv": "csv", "arrow": "arrows", "parquet": "parquet", "json": "json"}
+_EXTENSIONS = {
+    "csv": "csv",
+    "arrow": "arrows",
+    "parquet": "parquet",
+    "json": "json",
+    "xlsx": "xlsx",
+}
 
 
 @web.stream_request_body

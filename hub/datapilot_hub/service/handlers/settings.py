@@ -18,13 +18,16 @@ class OrgSettingsAPIHandler(APIHandler):
     def get(self, org: str) -> None:
         self.write_json(self.app.org_settings.get(self.org(org)))
 
-    def patch(self, org: str) -> None:
+    async def patch(self, org: str) -> None:
         ctx = self.org(org)
         ctx.require("org:manage")
         body = self.json_body()
         self.audit_target = ctx.slug
         self.audit_details = {k: body[k] for k in sorted(body)[:10]}
-        self.write_json(self.app.org_settings.update(ctx, body))
+        settings = self.app.org_settings.update(ctx, body)
+        if "name" in body:
+            await self.app.orgs.publish_name(ctx.slug, settings["name"])
+        self.write_json(settings)
 
 
 class OrgPlanAPIHandler(APIHandler):
