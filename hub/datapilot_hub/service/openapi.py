@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from datapilot_charts import CHART_TYPES
 from datapilot_contract import DATASET_NAME, MODES, ORG_SLUG, user_name_json_schema
+
+from ..domain.charts import AGGREGATIONS
 
 # the names' rules come from the contract every part checks (full match, ECMA-262 anchors)
 _ORG = {
@@ -99,6 +102,27 @@ _AGGREGATE_BODY = {
     "limit": {"type": "integer", "minimum": 1, "maximum": 100000},
     "other": {"type": "boolean", "description": "the groups past the limit as one more group"},
     "version": {"type": "integer", "minimum": 1},
+}
+
+_CHART_BODY = {
+    "dataset": DATASET_NAME.json_schema(),
+    "version": {"type": "integer", "minimum": 1},
+    "chart_type": {"type": "string", "enum": list(CHART_TYPES)},
+    "x": {"type": "string", "description": "the column along x"},
+    "y": {"type": "string", "description": "the measure (a heatmap's cells)"},
+    "group": {"type": "string", "description": "the column whose values make series"},
+    "columns": {
+        "type": "array",
+        "items": {"type": "string"},
+        "maxItems": 3,
+        "description": "columns whose roles are left to the recommendation",
+    },
+    "aggregation": {"type": "string", "enum": list(AGGREGATIONS)},
+    "time_bucket": {"type": "string", "enum": ["hour", "day", "week", "month", "quarter", "year"]},
+    "filter": {"type": "string", "description": "an expression, as in aggregations"},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 50},
+    "bins": {"type": "integer", "minimum": 2, "maximum": 200},
+    "title": {"type": "string", "maxLength": 200},
 }
 
 # path -> method -> (summary, permission, parameters, request body or None, success status[,
@@ -264,6 +288,23 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
             "200",
         ),
     },
+    "/orgs/{org}/datasets/{name}/insights": {
+        "get": (
+            "Ranked insights of a version, each with its test, numbers, sentence and chart;"
+            " computed once per version (sampled when large), with the narrator's summary"
+            " on request",
+            "insights:run",
+            [
+                _ORG,
+                _NAME,
+                _q("version", "integer", "a version number; default the current one"),
+                _q("summary", "string", "add the narrator's summary", enum=["true", "false"]),
+            ],
+            None,
+            "200",
+            ("429",),
+        ),
+    },
     "/orgs/{org}/datasets/{name}/aggregate": {
         "post": (
             "Group-by, time buckets, metrics, filters and top-N over a version; the answer as"
@@ -276,6 +317,24 @@ OPERATIONS: dict[str, dict[str, tuple]] = {
                 _q("format", "string", "encoding", enum=["json", "csv", "arrow", "parquet"]),
             ],
             _AGGREGATE_BODY,
+            "200",
+            ("413", "422", "429"),
+        ),
+    },
+    "/orgs/{org}/visualizations/generate": {
+        "post": (
+            "A chart of a dataset: the spec (type, title, axes, series with their data, the"
+            " palette) and the recommendation with its reason when the type or columns were"
+            " left out; format=bokeh answers a Bokeh JSON item, format=png a picture",
+            "data:read",
+            [
+                _ORG,
+                _q("format", "string", "answer", enum=["spec", "bokeh", "png"]),
+                _q("theme", "string", "bokeh and png: drawn for", enum=["light", "dark"]),
+                _q("width", "integer", "png: pixels", minimum=100, maximum=2000),
+                _q("height", "integer", "png: pixels", minimum=100, maximum=2000),
+            ],
+            _CHART_BODY,
             "200",
             ("413", "422", "429"),
         ),
