@@ -17,7 +17,7 @@ run: install proxy migrate
 test: export DATAPILOT_TEST_REQUIRE_POSTGRES = 1
 test: export DATAPILOT_TEST_REQUIRE_BROWSER = 1
 test: install proxy oidc-provider browser postgres redis lint
-	$(BIN)/python -m pytest hub/datapilot_hub/tests datapilot_kernel/tests datapilot_contract/tests -p no:jupyter_server $(PYTEST_ARGS)
+	$(BIN)/python -m pytest hub/datapilot_hub/tests datapilot_kernel/tests datapilot_contract/tests datapilot_charts/tests -p no:jupyter_server $(PYTEST_ARGS)
 	$(BIN)/python -m pytest extensions/datapilot/tests $(PYTEST_ARGS)
 
 install: $(VENV)/.installed

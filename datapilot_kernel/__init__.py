@@ -8,6 +8,8 @@ Inside a JupyterHub user server no setup is needed::
     df = dp.load("sales", columns=["region", "amount"])
     dp.aggregate("sales", {"amount": ["sum", "p90"]}, group_by="region",
                  time_bucket=("day", "month"), filter="day >= '2025-01-01'")
+    dp.chart("sales", x="region", y="amount")       # a HoloViews object
+    dp.insights("sales")                            # ranked, tested, with charts
     dp.save(df[df.amount > 0], "positive_sales")    # waits for ingestion
     dp.upload("~/data/Orders 2024.csv")             # dataset "orders_2024"
 
@@ -23,32 +25,42 @@ from ._display import DatasetInfo
 from ._errors import DatapilotError
 from ._functions import (
     aaggregate,
+    achart,
     adatasets,
     aggregate,
+    ainsights,
     aload,
     asave,
     aupload,
+    chart,
     datasets,
     get_client,
+    insights,
     load,
     reset_client,
     save,
     upload,
 )
+from ._insights import Insights
 from ._validation import name_from_path, validate_mode, validate_name
 
 __all__ = [
     "DatapilotClient",
     "DatapilotError",
     "DatasetInfo",
+    "Insights",
     "aaggregate",
+    "achart",
     "adatasets",
     "aggregate",
+    "ainsights",
     "aload",
     "asave",
     "aupload",
+    "chart",
     "datasets",
     "get_client",
+    "insights",
     "load",
     "name_from_path",
     "reset_client",

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from ._display import DatasetInfo, ProgressReader, byte_bar, job_bar
 from ._errors import raise_for_job
 from ._flow import Flow, Request, Sleep, Work, call
+from ._insights import Insights, holoviews_chart
 from ._validation import (
     PARQUET_CONTENT_TYPE,
     content_type_for,
@@ -120,6 +121,70 @@ def aggregate(
         sink.seek(0)
         frame = yield Work(lambda: read_arrow(sink))
     return frame  # type: ignore[no-any-return]
+
+
+def chart(
+    client: DatapilotClient,
+    name: str,
+    chart_type: str | None,
+    x: str | None,
+    y: str | None,
+    group: str | None,
+    columns: list[str] | None,
+    aggregation: str | None,
+    time_bucket: str | None,
+    filter: str | None,
+    limit: int | None,
+    bins: int | None,
+    title: str | None,
+    version: int | None,
+) -> Flow[Any]:
+    """POST a chart request, build its spec's HoloViews object (:meth:`DatapilotClient.chart`)."""
+    validate_name(name)
+    body = {
+        "dataset": name,
+        "chart_type": chart_type,
+        "x": x,
+        "y": y,
+        "group": group,
+        "columns": [columns] if isinstance(columns, str) else columns,
+        "aggregation": aggregation,
+        "time_bucket": time_bucket,
+        "filter": filter,
+        "limit": limit,
+        "bins": bins,
+        "title": title,
+        "version": version,
+    }
+    org = client._check_config()
+    response = yield from call(
+        Request(
+            "POST",
+            f"orgs/{org}/visualizations/generate",
+            json={k: v for k, v in body.items() if v is not None},
+            label=name,
+        )
+    )
+    answer = response.json()
+    figure = yield Work(lambda: holoviews_chart(answer))
+    return figure
+
+
+def insights(
+    client: DatapilotClient, name: str, version: int | None, summary: bool
+) -> Flow[Insights]:
+    """GET a dataset's ranked insights (:meth:`DatapilotClient.insights`)."""
+    validate_name(name)
+    org = client._check_config()
+    params = {}
+    if version is not None:
+        params["version"] = str(int(version))
+    if summary:
+        params["summary"] = "true"
+    response = yield from call(
+        Request("GET", f"orgs/{org}/datasets/{name}/insights", params=params, label=name)
+    )
+    return Insights(response.json())
 
 
 def save(client: DatapilotClient, df: pd.DataFrame, name: str, mode: str) -> Flow[dict[str, Any]]:

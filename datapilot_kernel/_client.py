@@ -20,6 +20,7 @@ from . import _calls, _flow
 from ._derive import asynchronous, runs
 from ._display import DatasetInfo
 from ._errors import DatapilotError
+from ._insights import Insights
 from ._validation import validate_org
 
 if TYPE_CHECKING:
@@ -279,6 +280,111 @@ class DatapilotClient(Configurable):
             ``details["position"]`` is where it went wrong).
         """
 
+    @runs(_calls.chart)
+    def chart(
+        self,
+        name: str,
+        chart_type: str | None = None,
+        x: str | None = None,
+        y: str | None = None,
+        group: str | None = None,
+        columns: list[str] | None = None,
+        aggregation: str | None = None,
+        time_bucket: str | None = None,
+        filter: str | None = None,
+        limit: int | None = None,
+        bins: int | None = None,
+        title: str | None = None,
+        version: int | None = None,
+    ) -> Any:
+        """A chart of a dataset, as a HoloViews object (Bokeh backend).
+
+        The service aggregates the data and answers a chart spec, the same one that
+        draws the chart in web pages and thumbnails; this builds it with HoloViews.
+        Leave out the type or the columns and the service recommends them from the
+        columns' types and cardinalities (a date and a measure: a line; a category and
+        a measure: bars; two measures: a scatter plot; one measure: a histogram), and
+        says why in ``chart.recommendation["reason"]``.
+
+        Parameters
+        ----------
+        name : str
+            The dataset's name.
+        chart_type : str, optional
+            The kind of chart: ``bar``, ``line``, ``area``, ``scatter``, ``histogram``,
+            ``box``, ``heatmap`` or ``pie``.
+        x, y, group : str, optional
+            The column along x, the measure (on y; a heatmap's cells), and the column
+            whose values make series (a heatmap's second axis).
+        columns : list of str, optional
+            Up to three columns whose roles the service chooses (instead of x, y,
+            group).
+        aggregation : str, optional
+            How ``y`` is summed up per x value: ``sum`` (the default), ``mean``,
+            ``median``, ``min``, ``max``, ``count`` or ``count_distinct``; rows are
+            counted without ``y``.
+        time_bucket : {"hour", "day", "week", "month", "quarter", "year"}, optional
+            The bucket of a date or time along x; by default the finest that gives at
+            most 400 points.
+        filter : str, optional
+            Rows to keep, in the expression language of :meth:`aggregate`.
+        limit : int, optional
+            The most bars, slices or series; the rest become "other".
+        bins : int, optional
+            A histogram's bins (30 by default).
+        title : str, optional
+            A title instead of the one made from the columns.
+        version : int, optional
+            A version number; by default the current version.
+
+        Returns
+        -------
+        holoviews.Element or holoviews.Overlay
+            The chart; its ``spec`` and ``recommendation`` attributes hold what the
+            service answered.
+
+        Raises
+        ------
+        DatapilotError
+            If the request is refused: an unknown column, a measure that is not
+            numeric, too many categories for a pie (the message names the problem), or
+            a dataset that does not exist or is not visible to you.
+        """
+
+    @runs(_calls.insights)
+    def insights(self, name: str, version: int | None = None, summary: bool = False) -> Insights:
+        """The ranked insights of a dataset, each from a named statistical test.
+
+        Trends, level shifts, cycles, outliers, correlations, dominant categories,
+        categories apart from the rest, missing values, repeated rows. Each comes with its
+        numbers (statistic, p-value after the multiple-testing correction, effect size), a
+        sentence that quotes them and a chart; a large dataset is sampled, and each
+        insight says on how many rows it was computed. The service computes them once per
+        version.
+
+        Parameters
+        ----------
+        name : str
+            The dataset's name.
+        version : int, optional
+            A version number; by default the current version.
+        summary : bool
+            Also ask the service's narrator (when the hub has one) for a short summary.
+
+        Returns
+        -------
+        Insights
+            A list of the insights, strongest first; Jupyter shows them with their
+            charts. ``.chart(i)`` is insight ``i``'s chart as a HoloViews object,
+            ``.frame()`` the list as a DataFrame.
+
+        Raises
+        ------
+        DatapilotError
+            If the dataset does not exist (or is not visible to you), your role may not
+            run insights, or the insights rate limit is reached.
+        """
+
     @runs(_calls.save)
     def save(self, df: pd.DataFrame, name: str, mode: str = "create") -> DatasetInfo:
         """Store a DataFrame as a dataset and wait until the service has ingested it.
@@ -357,6 +463,8 @@ class DatapilotClient(Configurable):
     adatasets = asynchronous(datasets)
     aload = asynchronous(load)
     aaggregate = asynchronous(aggregate)
+    achart = asynchronous(chart)
+    ainsights = asynchronous(insights)
     asave = asynchronous(save)
     aupload = asynchronous(upload)
 

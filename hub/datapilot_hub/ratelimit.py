@@ -34,7 +34,7 @@ LIMITED_CALLS: dict[str, str] = {
     "transform": "transformations (POST /orgs/{org}/datasets/{name}/transform)",
     "insights": "automatic insights (GET /orgs/{org}/datasets/{name}/insights)",
     "download": "data reads (GET /orgs/{org}/datasets/{name}/data, dp.load; POST"
-    " .../aggregate, dp.aggregate)",
+    " .../aggregate, dp.aggregate; POST /orgs/{org}/visualizations/generate, dp.chart)",
 }
 
 #: Who a limit applies to: each user, or the whole organization.

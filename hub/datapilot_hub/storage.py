@@ -6,7 +6,9 @@ module builds storage paths.
 
 from __future__ import annotations
 
+import os
 import posixpath
+import threading
 from typing import IO, Any
 
 import fsspec
@@ -68,6 +70,30 @@ class Storage:
     def dataset_dir(self, org_id: int, dataset: str) -> str:
         """Relative directory holding every version of a dataset."""
         return f"{self.org_prefix(org_id)}/datasets/{dataset}"
+
+    def insights_path(self, org_id: int, dataset: str, version: int, key: str) -> str:
+        """Where the insights of a dataset version are cached (removed with the dataset).
+
+        Parameters
+        ----------
+        org_id : int
+            The organization's catalog id.
+        dataset : str
+            A validated dataset name.
+        version : int
+            The version number.
+        key : str
+            What else the answer depends on (the finders' revision, the sample size), as
+            ``[a-z0-9-]`` text.
+        """
+        return f"{self.dataset_dir(org_id, dataset)}/insights/v{int(version)}-{key}.json"
+
+    def write_atomic(self, relpath: str, data: bytes) -> None:
+        """Write a whole file so that readers see the old one or the new one, never a part."""
+        tmp = f"{relpath}.{os.getpid()}-{threading.get_ident()}.tmp"
+        with self.open(tmp, "wb") as f:
+            f.write(data)
+        self.fs.mv(self.full_path(tmp), self.full_path(relpath))
 
     def full_path(self, relpath: str) -> str:
         """The filesystem path of a relative storage path (no escape from the root)."""

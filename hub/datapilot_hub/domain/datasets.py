@@ -203,24 +203,32 @@ class DatasetService:
             db.delete(ds)
         self.storage.remove(self.storage.dataset_dir(ctx.org_id, name))
 
-    def version_info(self, ctx: OrgContext, name: str, version: int | None) -> dict[str, Any]:
+    def version_info(
+        self, ctx: OrgContext, name: str, version: int | None, permission: str = "data:read"
+    ) -> dict[str, Any]:
         """A version to read: its number, rows, storage path and columns with their types.
 
         Parameters
         ----------
         ctx : OrgContext
-            The caller in the organization (needs ``data:read``).
+            The caller in the organization.
         name : str
             The dataset.
         version : int, optional
             A version number; by default the current one.
+        permission : str
+            What the caller must be allowed: ``data:read``, or ``insights:run`` for the
+            insights.
 
         Returns
         -------
         dict
-            ``{"name", "version", "rows", "path", "schema": {column: logical type}}``.
+            ``{"name", "version", "rows", "path", "schema": {column: logical type},
+            "columns"}``: ``columns`` as the catalog has them (name, label, type, stats).
         """
-        ctx.require("data:read")
+        ctx.require(permission)
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+            raise bad_request("version", "version must be a version number.")
         with self.catalog.session(ctx.org_id) as db:
             ds = self._visible(db, ctx, name)
             number = version if version is not None else ds.current_version
@@ -235,6 +243,7 @@ class DatasetService:
                 "rows": v.rows,
                 "path": v.path,
                 "schema": {c["name"]: c["type"] for c in v.columns},
+                "columns": [dict(c) for c in v.columns],
             }
 
     def resolve_read(self, ctx: OrgContext, name: str, req: ReadRequest) -> dict[str, Any]:

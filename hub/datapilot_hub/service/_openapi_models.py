@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from datapilot_charts import CHART_TYPES
 from datapilot_contract import DATASET_NAME, MODES, ORG_NAME, ORG_SLUG
 
 from ..domain.aggregate import FUNCTIONS, UNITS
 from ..domain.aggregate._spec import MAX_DERIVED, MAX_GROUP_BY, MAX_ROWS
+from ..domain.charts._request import AGGREGATIONS as CHART_AGGREGATIONS
+from ..domain.charts._request import MAX_BARS, MAX_BINS
+from ..domain.charts._request import UNITS as CHART_UNITS
 from ..domain.ingest import OPTION_KEYS, TYPES
 from ..domain.invitations import EMAIL_PATTERN, MAX_EXPIRES_IN, MIN_EXPIRES_IN
 from ..domain.org_settings import MAX_CPU, MAX_IDLE, MEM_LIMIT_PATTERN, MIN_IDLE, MIN_MEM
@@ -327,6 +331,27 @@ MODELS: dict[str, dict[str, Any]] = {
             "rows": {"type": "array", "items": _JSON_OBJECT},
         }
     ),
+    "Insights": _object(
+        {
+            "dataset": DATASET_NAME.json_schema(),
+            "version": _COUNT,
+            "rows": _COUNT,
+            "cached": {"type": "boolean"},
+            "insights": {
+                "type": "array",
+                "items": {**_JSON_OBJECT, "description": "score, sentence, numbers, chart"},
+            },
+        },
+        {"summary": {**_JSON_OBJECT, "description": "with ?summary=true: the narrator's"}},
+    ),
+    "Chart": _object(
+        {
+            "dataset": DATASET_NAME.json_schema(),
+            "version": _COUNT,
+            "chart": {**_JSON_OBJECT, "description": "type, title, axes, series, palette"},
+            "recommendation": nullable(_JSON_OBJECT),
+        }
+    ),
     "Job": _JOB,
     "Upload": _object(
         {"job": ref("Job"), "dataset": DATASET_NAME.json_schema()},
@@ -395,6 +420,34 @@ SETTINGS_CHANGE = {
 }
 
 MEMBER_ROLE = _object({"role": _ROLE})
+
+# a chart, as parse_chart_request takes it; the columns are checked against the dataset
+_COLUMN_REF = nullable({"type": "string", "minLength": 1})
+CHART_REQUEST = {
+    **_object(
+        {"dataset": DATASET_NAME.json_schema()},
+        {
+            "version": nullable({"type": "integer", "minimum": 1}),
+            "chart_type": nullable({"type": "string", "enum": list(CHART_TYPES)}),
+            "x": _COLUMN_REF,
+            "y": _COLUMN_REF,
+            "group": _COLUMN_REF,
+            "columns": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "maxItems": 3,
+                "description": "columns whose roles the recommendation picks (not with x, y)",
+            },
+            "aggregation": nullable({"type": "string", "enum": list(CHART_AGGREGATIONS)}),
+            "time_bucket": nullable({"type": "string", "enum": list(CHART_UNITS)}),
+            "filter": nullable({**_STRING, "description": "an expression, as in aggregations"}),
+            "limit": nullable({"type": "integer", "minimum": 1, "maximum": MAX_BARS}),
+            "bins": nullable({"type": "integer", "minimum": 2, "maximum": MAX_BINS}),
+            "title": nullable({"type": "string", "maxLength": 200}),
+        },
+    ),
+    "additionalProperties": False,
+}
 
 # an aggregation: the shapes parse_aggregation takes (a single name, function or sort key
 # may stand for a list of one); what depends on the dataset (its columns, an expression's

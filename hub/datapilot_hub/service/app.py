@@ -27,8 +27,10 @@ from ..catalog import Catalog
 from ..configuration import DatapilotConfig
 from ..domain.aggregate import AggregateService, Engine
 from ..domain.audit import AuditLog
+from ..domain.charts import ChartService
 from ..domain.datasets import DatasetService
 from ..domain.ingest import Ingestor, IngestRequest, Limits
+from ..domain.insights import InsightService, Narrator
 from ..domain.invitations import InvitationService
 from ..domain.jobs import JobRunner
 from ..domain.mail import Mailer
@@ -51,7 +53,7 @@ class DataService(Application):
 
     name = "datapilot-service"
     description = __doc__
-    classes = [DatapilotConfig]
+    classes = [DatapilotConfig, Narrator]
     aliases = {"config": "DataService.config_file", "log-level": "Application.log_level"}
 
     config_file = Unicode(
@@ -496,6 +498,38 @@ class DataService(Application):
         """,
     ).tag(config=True)
 
+    insights_sample_rows = Integer(
+        help="""Rows of a dataset version the insights look at, at most (default 200,000).
+
+        A larger version is sampled: rows drawn uniformly at random, always the same
+        for one version; each insight states the sample it was computed on. The sample
+        is held in memory while the insights are computed (about 100 bytes a row and
+        column). Repeated rows are counted over the whole version. Defaults to
+        ``$DATAPILOT_INSIGHTS_SAMPLE_ROWS``.
+
+        Example::
+
+            c.DataService.insights_sample_rows = 500_000
+        """,
+    ).tag(config=True)
+
+    @default("insights_sample_rows")
+    def _default_insights_sample_rows(self) -> int:
+        return int(os.environ.get("DATAPILOT_INSIGHTS_SAMPLE_ROWS") or 200_000)
+
+    insights_workers = Integer(
+        1,
+        help="""Insight computations that run at once; more wait their turn.
+
+        Each holds its sample in memory and keeps a core busy for a few seconds; a
+        version's insights are computed once and then read from storage.
+
+        Example::
+
+            c.DataService.insights_workers = 2
+        """,
+    ).tag(config=True)
+
     @property
     def limits(self) -> Limits:
         """The upload bounds, as the ingestion pipeline takes them."""
@@ -666,6 +700,13 @@ class DataService(Application):
         )
         self.servers = ServerWatcher(self.catalog, self.hub, self.quotas)
         self.datasets = DatasetService(self.catalog, self.storage)
+        self.insights = InsightService(
+            self.datasets,
+            self.storage,
+            sample_rows=self.insights_sample_rows,
+            workers=self.insights_workers,
+            narrator=Narrator(config=self.config),
+        )
         spill = self.dp_config.tmp_dir / "duckdb"
         spill.mkdir(exist_ok=True)
         self.aggregates = AggregateService(
@@ -673,6 +714,7 @@ class DataService(Application):
             self.storage,
             Engine(self.storage, self.aggregate_memory_limit, self.aggregate_threads, str(spill)),
         )
+        self.charts = ChartService(self.datasets, self.aggregates)
         self.jobs = JobRunner(self.catalog, self.storage, self.job_workers)
         self.ingestor = Ingestor(
             self.catalog, self.storage, self.limits, str(self.dp_config.tmp_dir)
@@ -880,6 +922,7 @@ class DataService(Application):
         await refusals
         await self.rate_limiter.close()
         self.jobs.shutdown()
+        self.insights.shutdown()
         await self.hub.close()
         compute.close()
         # the refusals of the open windows, and of calls answered while stopping

@@ -16,6 +16,12 @@ from ..domain._args import MAX_WHOLE
 from . import _openapi_models as models
 from ._openapi_models import ref
 
+# the handlers' own lists of what a query argument may say
+from .handlers.insights import FALSE as INSIGHTS_FALSE
+from .handlers.insights import TRUE as INSIGHTS_TRUE
+from .handlers.visualizations import FORMATS as CHART_FORMATS
+from .handlers.visualizations import PNG_SIZES, THEMES
+
 # ---- parameters -------------------------------------------------------------------------
 
 # the names' rules come from the contract every part checks (full match, ECMA-262 anchors)
@@ -69,6 +75,14 @@ def _q(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
 def _whole(low: int) -> dict[str, Any]:
     # the catalogs count in 64 bits
     return {"type": "integer", "minimum": low, "maximum": MAX_WHOLE}
+
+
+def _size(low: int, high: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
+def _enum(values) -> dict[str, Any]:
+    return {"type": "string", "enum": list(values)}
 
 
 def _filter(longest: int) -> dict[str, Any]:
@@ -566,6 +580,78 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                     ),
                 ],
                 _json_body(models.AGGREGATION),
+            ),
+        },
+        "/orgs/{org}/datasets/{name}/insights": {
+            "get": Operation(
+                "Ranked insights of a version, each with its test, numbers, sentence and chart;"
+                " computed once per version (sampled when large), with the narrator's summary"
+                " on request",
+                "insights:run",
+                {"200": _json(ref("Insights"))},
+                _codes(IN_ORG, {403: {"forbidden"}, 429: {"rate_limited"}}),
+                [
+                    _ORG,
+                    _NAME,
+                    _q("version", "a version; default the current one", _whole(-MAX_WHOLE)),
+                    _q(
+                        "summary",
+                        "add the narrator's summary",
+                        {"type": "string", "enum": [*INSIGHTS_TRUE, *INSIGHTS_FALSE]},
+                    ),
+                ],
+            ),
+        },
+        "/orgs/{org}/visualizations/generate": {
+            "post": Operation(
+                "A chart of a dataset: the spec (type, title, axes, series with their data, the"
+                " palette) and the recommendation with its reason when the type or columns were"
+                " left out; format=bokeh answers a Bokeh JSON item, format=png a picture",
+                "data:read",
+                {
+                    "200": {
+                        "description": "the chart, in the format asked for",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "anyOf": [
+                                        ref("Chart"),
+                                        {"type": "object", "description": "a Bokeh JSON item"},
+                                    ]
+                                }
+                            },
+                            "image/png": _BINARY,
+                        },
+                    }
+                },
+                _codes(
+                    IN_ORG,
+                    DENIED,
+                    JSON_BODY,
+                    {
+                        # the columns named do not fit the chart, or the dataset
+                        400: {
+                            "unknown_column",
+                            "invalid_expression",
+                            "not_numeric",
+                            "nothing_to_chart",
+                            "wrong_column",
+                            "wrong_aggregation",
+                            "too_many_categories",
+                            "too_many_groups",
+                        },
+                        422: {"out_of_memory", "unprocessable"},
+                        429: {"rate_limited"},
+                    },
+                ),
+                [
+                    _ORG,
+                    _q("format", "answer; default spec", _enum(CHART_FORMATS)),
+                    _q("theme", "bokeh and png: drawn for; default light", _enum(THEMES)),
+                    _q("width", "png: pixels; default 640", _size(*PNG_SIZES)),
+                    _q("height", "png: pixels; default 360", _size(*PNG_SIZES)),
+                ],
+                _json_body(models.CHART_REQUEST),
             ),
         },
         "/orgs/{org}/jobs/{job_id}": {

@@ -8,6 +8,7 @@ import pytest
 from traitlets.config import Configurable
 
 from datapilot_hub.configuration import DatapilotConfig
+from datapilot_hub.domain.insights import Narrator
 from datapilot_hub.permissions import PERMISSIONS, ROLE_PERMISSIONS, has_permission
 from datapilot_hub.service.app import DataService
 from datapilot_hub.spawner import DatapilotSpawner
@@ -15,7 +16,7 @@ from datapilot_hub.spawner import DatapilotSpawner
 from .utils import HubProcess
 
 
-@pytest.mark.parametrize("cls", [DatapilotConfig, DataService, DatapilotSpawner])
+@pytest.mark.parametrize("cls", [DatapilotConfig, DataService, DatapilotSpawner, Narrator])
 def test_every_config_trait_has_help(cls: type[Configurable]):
     own = set(cls.class_own_traits(config=True))
     for name in own:

@@ -63,13 +63,15 @@ CONTENT_CHECKED = {
     # columns the dataset does not have, expressions that do not type-check (400), data an
     # aggregation cannot compute (422)
     ("POST", "/orgs/{org}/datasets/{name}/aggregate"): [400, 422],
+    # the same for a chart, and columns that do not fit the chart asked for
+    ("POST", "/orgs/{org}/visualizations/generate"): [400, 422],
     # schemathesis speaks HTTP, not WebSocket: a member's plain GET is a 400
     ("GET", "/orgs/{org}/jobs/{job_id}/events"): [400],
 }
 _ACCEPTED = ["2xx", "401", "403", "404", "409", "429"]
 
 # the body a valid request sometimes has instead, so that it names what the dataset has and
-# gets to the work (an aggregation of generated column names never runs)
+# gets to the work (an aggregation or a chart of generated column names never runs)
 REAL_BODIES = {
     ("POST", "/orgs/{org}/datasets/{name}/aggregate"): {
         "group_by": ["region"],
@@ -77,6 +79,12 @@ REAL_BODIES = {
         "filter": "amount > 1",
         "sort": ["-count"],
         "limit": 10,
+    },
+    ("POST", "/orgs/{org}/visualizations/generate"): {
+        "dataset": "sales",
+        "x": "region",
+        "y": "amount",
+        "aggregation": "sum",
     },
 }
 

@@ -23,7 +23,7 @@ from ...storage import Storage
 from .._identity import OrgContext
 from ..datasets import DatasetService, table_chunks
 from ._engine import Engine
-from ._plan import Plan, plan
+from ._plan import Plan, plan, sample_plan
 from ._spec import FUNCTIONS, MAX_ROWS, UNITS, Aggregation, parse_aggregation
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "encode",
     "parse_aggregation",
     "plan",
+    "sample_plan",
 ]
 
 FORMATS = {
@@ -151,6 +152,42 @@ class AggregateService:
             table,
             target.plan.reads,
         )
+
+    def sample(
+        self,
+        ctx: OrgContext,
+        name: str,
+        columns: list[str],
+        filter: str | None = None,
+        rows: int = 5000,
+        version: int | None = None,
+        seed: int = 7,
+    ) -> AggregateResult:
+        """A uniform sample of a version's rows, after a filter (blocking): the points of a
+        scatter plot (see :func:`sample_plan`).
+
+        Parameters
+        ----------
+        ctx : OrgContext
+            The caller in the organization (needs ``data:read``).
+        name : str
+            The dataset.
+        columns : list of str
+            The columns; rows missing any of them are left out.
+        filter : str, optional
+            An expression rows must satisfy.
+        rows : int
+            Rows at most.
+        version : int, optional
+            A version; by default the current one.
+        seed : int
+            The sample's seed: the same arguments give the same rows.
+        """
+        info = self.datasets.version_info(ctx, name, version)
+        query = sample_plan(columns, info["schema"], filter, rows, seed)
+        files = [f for f in self.storage.files(info["path"]) if f.endswith(".parquet")]
+        table = self.engine.run(query, files)
+        return AggregateResult(info["name"], info["version"], query.columns, table, query.reads)
 
     def aggregate(self, ctx: OrgContext, name: str, body: Any) -> AggregateResult:
         """Check and run an aggregation (blocking).

@@ -282,3 +282,48 @@ def _ranked(agg, ctes, group_keys, metric_sql, bucketed) -> tuple[str, int]:
         f" ORDER BY {', '.join(f'{k} ASC NULLS LAST' for k in keys)} LIMIT {MAX_ROWS + 1}"
     )
     return sql, MAX_ROWS + 1
+
+
+def sample_plan(
+    columns: list[str], schema: Mapping[str, str], filter: str | None, rows: int, seed: int
+) -> Plan:
+    """A uniform sample of ``rows`` rows (those with a value in every column asked for)
+    after ``filter``: the points of a scatter plot.
+
+    Reservoir sampling over the filtered rows, repeatable for one seed (DuckDB's
+    ``USING SAMPLE reservoir(n ROWS) REPEATABLE (seed)``).
+
+    Parameters
+    ----------
+    columns : list of str
+        The columns to return.
+    schema : mapping of str to str
+        The version's columns and their logical types.
+    filter : str, optional
+        An expression rows must satisfy.
+    rows : int
+        Rows at most.
+    seed : int
+        The sample's seed.
+    """
+    for i, name in enumerate(columns):
+        _known(name, schema, f"columns[{i}]")
+    conditions = [f"{quote_name(c)} IS NOT NULL" for c in columns]
+    params: list[Any] = []
+    if filter is not None:
+        try:
+            compiled = compile_expression(filter, schema, want="boolean")
+        except ExpressionError as e:
+            raise expression_error(e, "filter") from None
+        conditions.append(f"({compiled.sql})")
+        params = compiled.params
+        reads_extra = compiled.columns
+    else:
+        reads_extra = []
+    names = ", ".join(quote_name(c) for c in columns)
+    sql = (
+        f"SELECT {names} FROM (SELECT {names} FROM __source WHERE {' AND '.join(conditions)})"
+        f" USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE ({int(seed)})"
+    )
+    reads = [c for c in schema if c in columns or c in reads_extra]
+    return Plan(sql, params, [(c, schema[c]) for c in columns], reads, int(rows) + 1)

@@ -1,6 +1,17 @@
 """HTTP handlers of the data service: parse, authorize, call the domain layer."""
 
-from . import aggregate, audit, datasets, invitations, jobs, orgs, settings, system
+from . import (
+    aggregate,
+    audit,
+    datasets,
+    insights,
+    invitations,
+    jobs,
+    orgs,
+    settings,
+    system,
+    visualizations,
+)
 
 default_handlers = [
     *system.default_handlers,
@@ -8,6 +19,8 @@ default_handlers = [
     *invitations.default_handlers,
     *settings.default_handlers,
     *datasets.default_handlers,
+    *insights.default_handlers,
+    *visualizations.default_handlers,
     *aggregate.default_handlers,
     *jobs.default_handlers,
     *audit.default_handlers,
