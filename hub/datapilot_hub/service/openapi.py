@@ -409,7 +409,7 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                     IN_ORG,
                     DENIED,
                     QUOTA,
-                    {502: {"hub_unavailable"}, 503: {"no_hub"}},
+                    {503: {"no_hub"}},
                 ),
                 [_ORG],
             ),

@@ -6,15 +6,16 @@ requests from the document, valid ones and invalid ones (Hypothesis, a fixed num
 operation, derandomized), and sends each through the proxy as one of the callers of a
 populated organization: a hub admin, the organization's Admin, an Analyst, a Viewer, a
 member of another organization, nobody. Path parameters are often the real objects
-(``acme``, the dataset ``sales`` and its columns, a job, an invitation), so the calls get past the 404
-to the handlers' work. Every answer is checked by schemathesis' checks: no 5xx; a status
-the document lists for the operation; the documented content type and body schema
-(error bodies included, with their machine codes); documented headers; invalid input
-refused with a 4xx, valid input not refused with a 400 the document cannot explain.
+(``acme``, the dataset ``sales`` and its columns, a job, an invitation), so that the calls
+get past the 404 to the handlers' work. Every answer is checked by schemathesis' checks:
+no 5xx; a status the document lists for the operation; the documented content type and
+body schema (error bodies included, with their machine codes); documented headers;
+invalid input refused with a 4xx, valid input not refused with a 400 the document cannot
+explain.
 
 ``DATAPILOT_FUZZ_EXAMPLES`` (default 50) sets the examples per operation and backend;
-``DATAPILOT_FUZZ_SEED`` replaces the fixed generation by a seeded one (a failure prints
-the seed and a curl command that reproduces it).
+``DATAPILOT_FUZZ_SEED`` replaces the fixed generation by a seeded one. A failure prints
+the check, the answer and a curl command that sends the request again.
 """
 
 from __future__ import annotations
@@ -151,7 +152,8 @@ def _config(world) -> schemathesis.Config:
                 "files": {"values": [CSV.decode(), "a;b\n1,5;x\n2,5;y\n", "x\n"]},
             },
             # the real objects most of the time, generated values the rest; an upload's
-            # file is sometimes a small CSV, so that some get past the content checks
+            # file is sometimes a small CSV, so that some get past the content checks, and
+            # its name sometimes the existing dataset's (409, replace, append)
             "parameters": {
                 **{f"path.{name}": {"dictionary": name, "probability": 0.7} for name in known},
                 "body.file": {"dictionary": "files", "probability": 0.5},
