@@ -74,7 +74,7 @@ def _shown(value: Any) -> str:
 
 @dataclass(frozen=True)
 class NameRule:
-    """A name made of a restricted ASCII alphabet, full-matched.
+    """A name that one regular expression describes, full-matched.
 
     Parameters
     ----------
@@ -159,6 +159,23 @@ DATASET_NAME = NameRule(
     max_length=63,
     rule="a lowercase letter, then up to 62 lowercase letters, digits or underscores"
     " (like 'sales_2024')",
+)
+
+
+# the characters Python's str.strip() removes that are not control characters (which no
+# display name may hold at all): a name of only these is empty
+_SPACES = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+
+#: An organization's display name: any script, but not empty once stripped, and no control
+#: characters (the catalog of PostgreSQL holds no NUL, and no page should show a bell).
+#: The pattern has escapes only (\xNN, \uNNNN), which Python, ECMA-262 and Rust read alike.
+ORG_NAME = NameRule(
+    kind="organization name",
+    pattern=rf"[^{_CONTROL}]*[^{_CONTROL}{_SPACES}][^{_CONTROL}]*",
+    min_length=1,
+    max_length=200,
+    rule="1 to 200 characters, not only spaces, no control characters",
 )
 
 

@@ -12,6 +12,7 @@ from datapilot_contract import (
     INVALID_MODE,
     INVALID_NAME,
     MODES,
+    ORG_NAME,
     ORG_SLUG,
     ContractError,
     check_dataset_name,
@@ -150,7 +151,7 @@ def test_long_values_are_cut_in_messages():
     assert len(info.value.message) < 200
 
 
-@pytest.mark.parametrize("rule", [ORG_SLUG, DATASET_NAME])
+@pytest.mark.parametrize("rule", [ORG_SLUG, DATASET_NAME, ORG_NAME])
 def test_json_schemas_say_the_same_as_the_checks(rule):
     """The OpenAPI patterns are ECMA-262 searches; read as such (``$`` only at the very end,
     which Python spells ``\\Z``) they accept exactly what the checks accept."""
@@ -158,12 +159,20 @@ def test_json_schemas_say_the_same_as_the_checks(rule):
     assert schema["pattern"].startswith("^") and schema["pattern"].endswith("$")
     ecma = re.compile(schema["pattern"][:-1] + r"\Z")
     samples = ["ab", "acme", "acme-corp", "a", "x" * 30, "x" * 31, "sales_2024", "s" * 64]
+    samples += ["Acme Corp", " \u3000 ", "\u00c5ngstr\u00f6m AB", "x" * 200, "x" * 201, "", "a\x85"]
     for value in samples + TRICKS:
         in_schema = (
             schema["minLength"] <= len(value) <= schema["maxLength"]
             and ecma.search(value) is not None
         )
         assert in_schema == rule.matches(value), value
+
+
+def test_organization_names_any_script_but_no_control_characters_or_only_spaces():
+    for name in ("Acme Corp", "  Acme  ", "\u00c5ngstr\u00f6m AB", "\u6771\u4eac", "a" * 200):
+        assert ORG_NAME.matches(name), name
+    for name in ("", " ", "\u3000\u00a0", "a\x00b", "Acme\n", "a\x85", "a" * 201, None, 7):
+        assert not ORG_NAME.matches(name), name
 
 
 def test_user_name_schema_refuses_what_it_can_express():

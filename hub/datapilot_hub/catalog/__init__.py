@@ -14,6 +14,7 @@ from ._models import (
     Membership,
     Organization,
     UsageRecord,
+    is_id,
     utcnow,
 )
 from ._rls import TENANT_ROLE
@@ -32,6 +33,7 @@ __all__ = [
     "Organization",
     "UsageRecord",
     "alembic_config",
+    "is_id",
     "main",
     "utcnow",
 ]

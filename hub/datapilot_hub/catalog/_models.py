@@ -37,6 +37,23 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def is_id(value: Any) -> bool:
+    """Whether ``value`` looks like an id :func:`new_id` makes (32 hex digits).
+
+    Anything else names no object: it is not looked up (PostgreSQL would refuse a NUL
+    in the query itself).
+
+    Parameters
+    ----------
+    value : Any
+        An id from a URL.
+    """
+    return isinstance(value, str) and len(value) == 32 and all(c in _HEX for c in value)
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
 class JSONDict(TypeDecorator):
     """JSON stored as text, so SQLite and PostgreSQL behave alike."""
 
@@ -242,6 +259,8 @@ class Job(Base):
     @classmethod
     def find(cls, db: Session, organization_id: int, job_id: str) -> Job | None:
         """The job of the organization with this id, or None."""
+        if not is_id(job_id):
+            return None
         return db.scalar(
             select(cls).where(cls.organization_id == organization_id, cls.id == job_id)
         )

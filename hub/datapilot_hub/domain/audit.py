@@ -31,6 +31,7 @@ from sqlalchemy import delete, select
 
 from ..catalog import AuditEvent, Catalog
 from ..errors import bad_request
+from ._args import whole_number
 from ._identity import OrgContext
 
 log = logging.getLogger(__name__)
@@ -159,19 +160,6 @@ def parse_time(value: str | None, field: str) -> datetime | None:
     return parsed
 
 
-def _whole(value: str | None, field: str, default: int | None, low: int, high: int | None) -> Any:
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise bad_request(field, f"{field} must be a whole number, not {value!r}.") from None
-    if number < low or (high is not None and number > high):
-        bound = f"between {low} and {high}" if high is not None else f"{low} or more"
-        raise bad_request(field, f"{field} must be {bound}.")
-    return number
-
-
 @dataclass
 class AuditQuery:
     """Filters and paging of an audit log read.
@@ -215,14 +203,14 @@ class AuditQuery:
             action=args.get("action"),
             since=parse_time(args.get("since"), "since"),
             until=parse_time(args.get("until"), "until"),
-            limit=_whole(
+            limit=whole_number(
                 args.get("limit"),
                 "limit",
                 None if export else DEFAULT_LIMIT,
                 1,
                 None if export else MAX_LIMIT,
             ),
-            offset=_whole(args.get("offset"), "offset", 0, 0, None),
+            offset=whole_number(args.get("offset"), "offset", 0, 0),
         )
         if query.since and query.until and query.since > query.until:
             raise bad_request("until", "until must not be before since.")

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..catalog import Catalog, Invitation, Membership, Organization, utcnow
+from ..catalog import Catalog, Invitation, Membership, Organization, is_id, utcnow
 from ..errors import DatapilotError, bad_request, not_found
 from ..hubapi import HubClient
 from ..permissions import ROLES
@@ -26,7 +26,12 @@ from .orgs import join_hub_group, org_model, resync_hub_member
 DEFAULT_EXPIRES_IN = 7 * 24 * 3600
 MIN_EXPIRES_IN = 60
 MAX_EXPIRES_IN = 90 * 24 * 3600
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# no "@", space or control character in any part of an address (escapes only, so that
+# Python and the OpenAPI document's ECMA-262 readers see one rule)
+_ADDRESS_PART = r"[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"
+#: what an invitation's e-mail address must look like
+EMAIL_PATTERN = rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$"
+_EMAIL_RE = re.compile(EMAIL_PATTERN)
 # token_urlsafe(32) gives 43 characters; anything else is not a code we made
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -152,12 +157,12 @@ class InvitationService:
         """Revoke a pending invitation (``members:manage``); a used one is a 409."""
         ctx.require("members:manage")
         with self.catalog.session(ctx.org_id) as db:
-            inv = db.scalar(
+            inv = is_id(invitation_id) and db.scalar(
                 select(Invitation).where(
                     Invitation.organization_id == ctx.org_id, Invitation.id == invitation_id
                 )
             )
-            if inv is None:
+            if not inv:
                 raise not_found("invitation", invitation_id)
             if inv.used_at is not None:
                 raise DatapilotError(

@@ -15,7 +15,7 @@ from ..catalog import Catalog, Organization
 from ..errors import DatapilotError, bad_request
 from ..permissions import ROLES
 from ._identity import OrgContext
-from .orgs import org_model
+from .orgs import org_model, validate_org_name
 
 #: Settings and their values when an organization has not set them. ``None`` limits
 #: mean the hub's defaults (no limit for local processes, the global culler timeout).
@@ -27,7 +27,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-_BYTES_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
+#: a memory size: digits, a fraction, a unit K, M, G or T (any case, "i" and "B" may follow);
+#: ASCII only, so that Python and the OpenAPI document's ECMA-262 readers see one rule
+MEM_LIMIT_PATTERN = r"^[ \t]*([0-9]+(?:\.[0-9]+)?)[ \t]*([KMGTkmgt]?)[iI]?[bB]?[ \t]*$"
+_BYTES_RE = re.compile(MEM_LIMIT_PATTERN)
 
 MIN_MEM = 64 * 1024**2
 MAX_CPU = 256
@@ -43,8 +46,11 @@ def parse_bytes(value: Any, field: str = "mem_limit") -> int | None:
         raise bad_request(field, f"{field} must be bytes or a size like '2G'.")
     if isinstance(value, int):
         n = value
-    elif isinstance(value, str) and (m := _BYTES_RE.match(value)):
-        n = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    elif isinstance(value, str) and (m := _BYTES_RE.fullmatch(value)):
+        size = float(m.group(1)) * _UNITS[m.group(2).upper()]
+        if size == float("inf"):
+            raise bad_request(field, f"{field} is too large.")
+        n = int(size)
     else:
         raise bad_request(field, f"{field} must be bytes or a size like '2G', not {value!r}.")
     if n < MIN_MEM:
@@ -69,10 +75,7 @@ def validate_settings(body: dict[str, Any]) -> dict[str, Any]:
         )
     changes: dict[str, Any] = {}
     if "name" in body:
-        name = body["name"]
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            raise bad_request("name", "name must be a non-empty string of at most 200 characters.")
-        changes["name"] = name.strip()
+        changes["name"] = validate_org_name(body["name"])
     if "default_role" in body:
         if body["default_role"] not in ROLES:
             raise bad_request("default_role", f"default_role must be one of {', '.join(ROLES)}.")

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from datapilot_contract import INVALID_NAME, check_user_name
+from datapilot_contract import INVALID_NAME, ORG_NAME, check_user_name
 
 from ..catalog import Catalog, Dataset, DatasetVersion, Membership, Organization
 from ..errors import DatapilotError, bad_request, checked, not_found
@@ -35,6 +35,22 @@ def org_model(org: Organization) -> dict[str, Any]:
         "plan": org.plan,
         "created": org.created.isoformat(),
     }
+
+
+def validate_org_name(name: Any, field: str = "name") -> str:
+    """An organization's display name, stripped; a 400 naming ``field`` when it breaks
+    :data:`datapilot_contract.ORG_NAME`.
+
+    Parameters
+    ----------
+    name : Any
+        What the caller sent.
+    field : str
+        The field, for the error.
+    """
+    if not ORG_NAME.matches(name):
+        raise bad_request(field, f"{field} must be {ORG_NAME.rule}.")
+    return name.strip()
 
 
 class OrgService:
@@ -82,10 +98,7 @@ class OrgService:
         once both the hub and the catalog have it.
         """
         validate_slug(slug, "slug")
-        if name is None:
-            name = slug
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            raise bad_request("name", "name must be a non-empty string of at most 200 characters.")
+        name = slug if name is None else validate_org_name(name)
         with self.catalog.session(system=True) as db:
             if Organization.find(db, slug) is not None:
                 raise _slug_taken(slug)
@@ -104,7 +117,7 @@ class OrgService:
             with self.catalog.session(system=True) as db:
                 # a new organization starts on the configured default plan ($DATAPILOT_DEFAULT_PLAN)
                 plan = self.plans.default_plan if self.plans is not None else "free"
-                org = Organization(slug=slug, name=name.strip(), plan=plan)
+                org = Organization(slug=slug, name=name, plan=plan)
                 db.add(org)
                 db.flush()
                 if creator is not None:
@@ -253,6 +266,9 @@ class OrgService:
         ctx.require("members:manage")
         if not isinstance(user, str) or not user:
             raise bad_request("user", "user must be a non-empty user name.", code=INVALID_NAME)
+        if "\x00" in user:
+            # no member's name holds one (PostgreSQL could not even look it up)
+            raise not_found("member", user)
         with self.catalog.session(ctx.org_id) as db:
             self._check_removal(db, ctx.org_id, user)
         if self.hub.configured:

@@ -3,6 +3,7 @@
 from ._infer import TYPES, logical_type
 from ._pipeline import (
     ALL_SHEETS,
+    OPTION_KEYS,
     Ingestor,
     IngestRequest,
     normalize_names,
@@ -15,6 +16,7 @@ from ._workbook import workbook_sheets
 __all__ = [
     "ALL_SHEETS",
     "EXCEL_FORMATS",
+    "OPTION_KEYS",
     "TYPES",
     "IngestRequest",
     "Ingestor",

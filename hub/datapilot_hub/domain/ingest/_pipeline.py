@@ -124,10 +124,14 @@ def validate_options(options: Any) -> dict[str, Any]:
         raise bad("decimal", "must be '.' or ','.")
     if "thousands" in options and options["thousands"] not in (",", ".", " ", "'", "", None):
         raise bad("thousands", "must be one of ',', '.', ' ', \"'\" or empty.")
-    if "sheet" in options and not isinstance(options["sheet"], (str, int)):
+    # (true and false are ints to Python, not to JSON)
+    if "sheet" in options and (
+        isinstance(options["sheet"], bool) or not isinstance(options["sheet"], (str, int))
+    ):
         raise bad("sheet", "must be a sheet name or index.")
-    if "tolerance" in options and not (
-        isinstance(options["tolerance"], (int, float)) and 0.5 <= options["tolerance"] <= 1
+    tolerance = options.get("tolerance", 1)
+    if isinstance(tolerance, bool) or not (
+        isinstance(tolerance, (int, float)) and 0.5 <= tolerance <= 1
     ):
         raise bad("tolerance", "must be a number between 0.5 and 1.")
     types = options.get("types", {})

@@ -306,7 +306,9 @@ def text_encoding(name: Any) -> str | None:
         codec = codecs.lookup(name)
         # (an empty input is not checked)
         b"a".decode(codec.name, "replace")
-    except LookupError:
+    except (LookupError, ValueError):
+        # ValueError: a NUL or a lone surrogate in the name, or a codec that refuses
+        # "replace" (idna) or every input (undefined)
         return None
     return codec.name
 

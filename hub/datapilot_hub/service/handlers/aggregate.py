@@ -26,7 +26,7 @@ class DatasetAggregateAPIHandler(APIHandler):
 
     async def post(self, org: str, name: str) -> None:
         ctx = self.org(org)
-        fmt = self.get_query_argument("format", "json")
+        fmt = self.query("format", "json")
         if fmt not in FORMATS:
             raise bad_request("format", f"format must be one of {', '.join(FORMATS)}.")
         target = self.app.aggregates.prepare(ctx, name, self.json_body())

@@ -17,10 +17,10 @@ class AuditAPIHandler(APIHandler):
     async def get(self, org: str) -> None:
         ctx = self.org(org)
         ctx.require("audit:read")
-        fmt = self.get_query_argument("format", "json")
+        fmt = self.query("format", "json")
         if fmt not in ("json", "csv"):
             raise bad_request("format", "format must be json or csv.")
-        args = {name: self.get_query_argument(name, None) for name in _ARGS}
+        args = {name: self.query(name) for name in _ARGS}
         query = AuditQuery.from_arguments(args, export=fmt == "csv")
         if fmt == "json":
             self.write_json({"events": self.app.audit.events(ctx, query), **_paging(query)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from http.client import responses
 from typing import Any
 
@@ -17,6 +18,96 @@ from ...errors import DatapilotError
 from .._requests import AuditedHandler, client_address  # noqa: F401 - re-exported
 
 API_CSP = "frame-ancestors 'none'; default-src 'none'"
+
+log = logging.getLogger(__name__)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_strict(raw: bytes | str) -> Any:
+    """Parse JSON text as JSON says it, or raise :class:`ValueError` saying what is wrong.
+
+    Python's parser also takes ``NaN`` and ``Infinity``, strings with a lone surrogate
+    (``"\\ud800"``, which is no text: storing it fails), and recurses as deep as the
+    nesting goes (a deep enough body raises :class:`RecursionError`): each is refused
+    here, so that a handler answers a 400 instead of a 500.
+
+    Parameters
+    ----------
+    raw : bytes or str
+        The JSON text (bytes in UTF-8, UTF-16 or UTF-32).
+    """
+    try:
+        value = json.loads(raw, parse_constant=_no_constant)
+        # the lone surrogates show when the value is written out as UTF-8
+        json.dumps(value, ensure_ascii=False).encode()
+    except RecursionError:
+        raise ValueError("is nested too deeply") from None
+    except UnicodeEncodeError:
+        raise ValueError("holds a string that is not Unicode text (a lone surrogate)") from None
+    except ValueError:
+        raise ValueError("is not valid JSON") from None
+    return value
+
+
+def allowed_methods(handler_class: type[web.RequestHandler]) -> list[str]:
+    """The HTTP methods a handler class serves (what a 405 lists in ``Allow``).
+
+    Parameters
+    ----------
+    handler_class : type
+        A :class:`tornado.web.RequestHandler` subclass.
+    """
+    return [
+        method
+        for method in handler_class.SUPPORTED_METHODS
+        if getattr(handler_class, method.lower()) is not getattr(web.RequestHandler, method.lower())
+    ]
+
+
+class JSONErrors:
+    """``write_error`` for API handlers: the contract's JSON error body.
+
+    A :class:`~datapilot_hub.errors.DatapilotError` gives its code, message and details;
+    tornado's own errors (a method the path does not serve, bad Unicode in a path) get
+    the code of their status. A 405 says in ``Allow`` which methods the path serves
+    (RFC 9110), and a 429 when to try again (``Retry-After``).
+    """
+
+    _error_code: str | None = None
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, SQLAlchemyError):
+            log.error("Catalog error", exc_info=kwargs["exc_info"])
+        if isinstance(exc, DatapilotError):
+            body = exc.to_json()
+            if status_code == 429 and "retry_after" in exc.details:
+                # set here: send_error clears the headers set before the error
+                self.set_header("Retry-After", str(exc.details["retry_after"]))
+        elif isinstance(exc, web.HTTPError) and exc.log_message:
+            body = {
+                "error": ERROR_CODES.get(status_code, "error"),
+                "message": exc.log_message % exc.args if exc.args else exc.log_message,
+                "details": {},
+            }
+        else:
+            body = {
+                "error": ERROR_CODES.get(status_code, "internal_error"),
+                "message": responses.get(status_code, "Unknown error"),
+                "details": {},
+            }
+        if status_code == 405:
+            allowed = allowed_methods(type(self))
+            body["message"] = f"{self.request.method} is not allowed on this path."
+            body["details"] = {"allowed": allowed}
+            self.set_header("Allow", ", ".join(allowed))
+        self._error_code = body["error"]
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Content-Security-Policy", API_CSP)
+        self.finish(json.dumps(body))
 
 
 def declared_size(headers: httputil.HTTPHeaders) -> int | None:
@@ -98,7 +189,7 @@ def too_large(limit: int) -> DatapilotError:
     )
 
 
-class APIHandler(AuditedHandler):
+class APIHandler(JSONErrors, AuditedHandler):
     """JSON API handler authenticated by JupyterHub tokens or the login cookie.
 
     Unlike a page handler it never redirects to the login page: an anonymous call is a
@@ -143,14 +234,28 @@ class APIHandler(AuditedHandler):
         self.application.log_request(self)
         self.on_finish()
 
+    def query(self, name: str, default: str | None = None) -> str | None:
+        """A query argument as sent (tornado would strip its spaces: ``" 7"`` is no whole
+        number to the OpenAPI document); tornado still blanks control characters.
+
+        Parameters
+        ----------
+        name : str
+            The argument.
+        default : str, optional
+            What a missing argument gives.
+        """
+        return self.get_query_argument(name, default, strip=False)
+
     def json_body(self) -> dict[str, Any]:
-        """The request body as a JSON object, or a 400 saying what is wrong with it."""
+        """The request body as a JSON object, or a 400 saying what is wrong with it.
+
+        An empty body reads as ``{}``.
+        """
         try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise DatapilotError(
-                400, "invalid_json", "The request body is not valid JSON."
-            ) from None
+            body = loads_strict(self.request.body or b"{}")
+        except ValueError as e:
+            raise DatapilotError(400, "invalid_json", f"The request body {e}.") from None
         if not isinstance(body, dict):
             raise DatapilotError(400, "invalid_json", "The request body must be a JSON object.")
         return body
@@ -159,33 +264,6 @@ class APIHandler(AuditedHandler):
         """Finish with ``model`` as JSON."""
         self.set_status(status)
         self.finish(json.dumps(model))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, SQLAlchemyError):
-            self.app.log.error("Catalog error", exc_info=kwargs["exc_info"])
-        if isinstance(exc, DatapilotError):
-            body = exc.to_json()
-            if status_code == 429 and "retry_after" in exc.details:
-                # set here: send_error clears the headers set before the error
-                self.set_header("Retry-After", str(exc.details["retry_after"]))
-        elif isinstance(exc, web.HTTPError) and exc.log_message:
-            body = {
-                "error": ERROR_CODES.get(status_code, "error"),
-                "message": exc.log_message % exc.args if exc.args else exc.log_message,
-                "details": {},
-            }
-        else:
-            body = {
-                "error": ERROR_CODES.get(status_code, "internal_error"),
-                "message": responses.get(status_code, "Unknown error"),
-                "details": {},
-            }
-        if status_code == 405:
-            body["message"] = f"{self.request.method} is not allowed on this path."
-        self._error_code = body["error"]
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
 
 
 class NotFoundAPIHandler(APIHandler):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 from typing import Any
 
 from tornado import web
 
+from ...domain._args import MAX_WHOLE, whole_number
 from ...domain.datasets import FORMATS, ReadRequest, validate_mode, validate_name
 from ...domain.ingest import (
     ALL_SHEETS,
@@ -23,7 +23,7 @@ from ...domain.ingest import (
 from ...errors import DatapilotError, bad_request
 from .._download import send_chunks
 from .._upload import MultipartReceiver, multipart_boundary
-from .base import APIHandler, declared_size, too_large
+from .base import APIHandler, declared_size, loads_strict, too_large
 from .orgs import ORG
 
 NAME = r"(?P<name>[^/]+)"
@@ -105,6 +105,13 @@ class DatasetsAPIHandler(APIHandler):
             # proxy's error page instead of this JSON error, which post() answers
             self._body_error = e
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # before the refusal leaves (on_finish runs after): whoever reads it finds no
+        # upload left behind
+        if self.receiver is not None:
+            self.receiver.cleanup()
+        super().write_error(status_code, **kwargs)
+
     def on_finish(self) -> None:
         if self.receiver is not None:
             self.receiver.cleanup()
@@ -129,9 +136,10 @@ class DatasetsAPIHandler(APIHandler):
         mode = validate_mode(fields.get("mode", "create"))
         self.audit_target, self.audit_details = name, {"mode": mode}
         try:
-            options = validate_options(json.loads(fields.get("options") or "{}"))
-        except ValueError:
-            raise bad_request("options", "options must be a JSON object.") from None
+            options = loads_strict(fields.get("options") or "{}")
+        except ValueError as e:
+            raise bad_request("options", f"options {e}.") from None
+        options = validate_options(options)
         upload = self.receiver.files.get("file")
         if upload is None:
             raise bad_request("file", "The upload has no 'file' part.", code="missing_file")
@@ -234,16 +242,6 @@ class DatasetRollbackAPIHandler(APIHandler):
         self.write_json(self.app.datasets.rollback(self.org(org), name, body.get("version")))
 
 
-def _int_arg(handler: APIHandler, name: str) -> int | None:
-    value = handler.get_query_argument(name, None)
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise bad_request(name, f"{name} must be a whole number, not {value!r}.") from None
-
-
 class DatasetDataAPIHandler(APIHandler):
     """GET /orgs/{org}/datasets/{name}/data: rows as json, csv, arrow or parquet.
 
@@ -255,13 +253,13 @@ class DatasetDataAPIHandler(APIHandler):
 
     async def get(self, org: str, name: str) -> None:
         ctx = self.org(org)
-        columns = self.get_query_argument("columns", None)
+        columns = self.query("columns")
         req = ReadRequest(
-            version=_int_arg(self, "version"),
+            version=whole_number(self.query("version"), "version", None, -MAX_WHOLE),
             columns=[c for c in columns.split(",") if c] if columns else None,
-            limit=_int_arg(self, "limit"),
-            offset=_int_arg(self, "offset") or 0,
-            format=self.get_query_argument("format", "json"),
+            limit=whole_number(self.query("limit"), "limit", None, 0),
+            offset=whole_number(self.query("offset"), "offset", 0, 0),
+            format=self.query("format", "json"),
         )
         target = self.app.datasets.resolve_read(ctx, name, req)
         self.audit_details = {"version": target["version"], "format": req.format}

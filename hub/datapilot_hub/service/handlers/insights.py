@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from ...domain._args import MAX_WHOLE, whole_number
 from ...errors import bad_request
 from .base import APIHandler
-from .datasets import NAME, _int_arg
+from .datasets import NAME
 from .orgs import ORG
 
-_TRUE, _FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
+#: what ?summary= may say, exactly (the OpenAPI document lists them)
+TRUE, FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
 
 
 class DatasetInsightsAPIHandler(APIHandler):
@@ -22,15 +24,15 @@ class DatasetInsightsAPIHandler(APIHandler):
 
     async def get(self, org: str, name: str) -> None:
         ctx = self.org(org)
-        version = _int_arg(self, "version")
-        summary = self.get_query_argument("summary", "").strip().lower()
-        if summary not in _TRUE + _FALSE:
+        version = whole_number(self.query("version"), "version", None, -MAX_WHOLE)
+        summary = self.query("summary", "")
+        if summary not in TRUE + FALSE:
             raise bad_request("summary", "summary must be true or false.")
         ctx.require("insights:run")
         await self.check_rate_limit("insights", ctx)
         answer = await self.app.insights.insights(ctx, name, version)
         self.audit_details = {"version": answer["version"], "cached": answer["cached"]}
-        if summary in _TRUE:
+        if summary in TRUE:
             told = await self.app.insights.summarize(name, answer)
             answer["summary"] = told.to_json()
             self.audit_details["narrator"] = told.audit()

@@ -6,14 +6,13 @@ import json
 import logging
 from typing import Any
 
-from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ...catalog import Job
 from ...domain._identity import Caller, org_context
 from ...errors import DatapilotError
 from .._auth import ServiceAuthenticated
-from .base import APIHandler
+from .base import APIHandler, JSONErrors
 from .orgs import ORG
 
 log = logging.getLogger(__name__)
@@ -37,26 +36,35 @@ class JobCancelAPIHandler(APIHandler):
         self.write_json(self.app.jobs.cancel(self.org(org), job_id))
 
 
-class JobEventsHandler(ServiceAuthenticated, WebSocketHandler):
+class JobEventsHandler(JSONErrors, ServiceAuthenticated, WebSocketHandler):
     """WS /orgs/{org}/jobs/{id}/events: the job's model at every change, until it ends.
 
     Authentication and membership are checked before the upgrade, so a refused caller
-    gets an HTTP error (401, 404) rather than a socket that closes.
+    gets an HTTP error (401, 404) rather than a socket that closes; a plain GET (no
+    upgrade) by a member is a 400. Errors are the API's JSON ones.
     """
 
     async def get(self, org: str, job_id: str) -> None:
         app = self.settings["datapilot"]
         model = self.current_user
         if not model:
-            raise web.HTTPError(401, "Log in or pass a JupyterHub API token.")
-        try:
-            self.ctx = org_context(app.catalog, Caller.from_hub_model(model), org)
-            self.job = app.jobs.get(self.ctx, job_id)
-        except DatapilotError as e:
-            self.set_status(e.status)
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps(e.to_json()))
-            return
+            raise DatapilotError(
+                401,
+                "not_authenticated",
+                "Log in to JupyterHub, or send 'Authorization: token <JupyterHub API token>'.",
+            )
+        self.ctx = org_context(app.catalog, Caller.from_hub_model(model), org)
+        self.job = app.jobs.get(self.ctx, job_id)
+        headers = self.request.headers
+        connection = {part.strip().lower() for part in headers.get("Connection", "").split(",")}
+        if headers.get("Upgrade", "").lower() != "websocket" or "upgrade" not in connection:
+            # tornado would answer this itself, in plain text
+            raise DatapilotError(
+                400,
+                "websocket_required",
+                "Open this path as a WebSocket (Upgrade: websocket); GET /orgs/{org}/jobs/{id}"
+                " gives the job's state once.",
+            )
         self.runner = app.jobs
         await super().get(org, job_id)
 

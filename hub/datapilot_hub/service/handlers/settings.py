@@ -49,7 +49,7 @@ class OrgUsageAPIHandler(APIHandler):
 
     def get(self, org: str) -> None:
         ctx = self.org(org)
-        since_arg = self.get_query_argument("since", None)
+        since_arg = self.query("since")
         since = None
         if since_arg:
             try:
@@ -58,7 +58,7 @@ class OrgUsageAPIHandler(APIHandler):
                 raise bad_request("since", "since must be an ISO 8601 time.") from None
             if since.tzinfo is None:
                 raise bad_request("since", "since must carry a time zone (e.g. ...Z).")
-        metric = self.get_query_argument("metric", None)
+        metric = self.query("metric")
         if metric is not None and metric not in METRICS:
             raise bad_request("metric", f"metric must be one of {', '.join(METRICS)}.")
         self.write_json(

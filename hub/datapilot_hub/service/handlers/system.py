@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from ...domain._identity import Caller
-from ..openapi import openapi_document
 from .base import APIHandler
 
 
@@ -58,7 +57,10 @@ class OpenAPIHandler(APIHandler):
     """GET /openapi.json: this API's OpenAPI 3 document; no login needed."""
 
     def get(self) -> None:
-        self.write_json(openapi_document(self.app.service_prefix))
+        # (the document reads the handlers' argument lists: imported when asked for)
+        from ..openapi import openapi_document
+
+        self.write_json(openapi_document(self.app.service_prefix, list(self.app.quotas.plans)))
 
 
 default_handlers = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ...domain._args import whole_number
 from ...errors import bad_request
 from .base import APIHandler
 from .orgs import ORG
@@ -15,13 +16,7 @@ PNG_SIZES = (100, 2000)
 
 
 def _size(handler: APIHandler, name: str, default: int) -> int:
-    value = handler.get_query_argument(name, None)
-    if value in (None, ""):
-        return default
-    low, high = PNG_SIZES
-    if not value.isdigit() or not low <= int(value) <= high:
-        raise bad_request(name, f"{name} must be a whole number of pixels from {low} to {high}.")
-    return int(value)
+    return whole_number(handler.query(name), name, default, *PNG_SIZES)
 
 
 class GenerateVisualizationAPIHandler(APIHandler):
@@ -38,10 +33,10 @@ class GenerateVisualizationAPIHandler(APIHandler):
 
     async def post(self, org: str) -> None:
         ctx = self.org(org)
-        fmt = self.get_query_argument("format", "spec")
+        fmt = self.query("format", "spec")
         if fmt not in FORMATS:
             raise bad_request("format", f"format must be one of {', '.join(FORMATS)}.")
-        theme = self.get_query_argument("theme", "light")
+        theme = self.query("theme", "light")
         if theme not in THEMES:
             raise bad_request("theme", "theme must be light or dark.")
         width, height = _size(self, "width", 640), _size(self, "height", 360)
