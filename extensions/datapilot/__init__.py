@@ -12,6 +12,7 @@ from ._handlers import (
     ForwardAPIHandler,
     IngestAPIHandler,
     IngestRequest,
+    JobEventsAPIHandler,
     default_handlers,
 )
 
@@ -23,6 +24,7 @@ __all__ = [
     "ForwardAPIHandler",
     "IngestAPIHandler",
     "IngestRequest",
+    "JobEventsAPIHandler",
     "default_handlers",
 ]
 

@@ -9,7 +9,7 @@ import httpx
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Integer, Unicode, default, validate
 
-from ._handlers import ForwardAPIHandler, IngestAPIHandler
+from ._handlers import ForwardAPIHandler, IngestAPIHandler, JobEventsAPIHandler
 
 
 def _with_slash(url: str) -> str:
@@ -126,6 +126,7 @@ class DatapilotExtension(ExtensionApp):
             datapilot_api_token=self.api_token,
             datapilot_org=self.org,
             datapilot_max_upload_size=self.max_upload_size,
+            datapilot_request_timeout=self.request_timeout,
         )
         if self.service_url and self.api_token:
             self.log.info("Datapilot: forwarding datapilot/api/v1/ to %s", self.service_url)
@@ -140,6 +141,8 @@ class DatapilotExtension(ExtensionApp):
         self.handlers.extend(
             [
                 (rf"/{self.name}/api/v1/ingest", IngestAPIHandler),
+                # before the catch-all, which would send an upgrade on as a plain GET
+                (rf"/{self.name}/api/v1/orgs/([^/]+)/jobs/([^/]+)/events", JobEventsAPIHandler),
                 (rf"/{self.name}/api/v1/(.*)", ForwardAPIHandler),
             ]
         )
