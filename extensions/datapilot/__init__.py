@@ -7,6 +7,7 @@ from typing import Any
 from ._app import DatapilotExtension
 from ._handlers import (
     AUTH_RESOURCE,
+    ContextAPIHandler,
     DatapilotAPIError,
     DatapilotAPIHandler,
     ForwardAPIHandler,
@@ -18,6 +19,7 @@ from ._handlers import (
 
 __all__ = [
     "AUTH_RESOURCE",
+    "ContextAPIHandler",
     "DatapilotAPIError",
     "DatapilotAPIHandler",
     "DatapilotExtension",

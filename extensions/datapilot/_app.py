@@ -9,7 +9,12 @@ import httpx
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Integer, Unicode, default, validate
 
-from ._handlers import ForwardAPIHandler, IngestAPIHandler, JobEventsAPIHandler
+from ._handlers import (
+    ContextAPIHandler,
+    ForwardAPIHandler,
+    IngestAPIHandler,
+    JobEventsAPIHandler,
+)
 
 
 def _with_slash(url: str) -> str:
@@ -141,6 +146,7 @@ class DatapilotExtension(ExtensionApp):
         self.handlers.extend(
             [
                 (rf"/{self.name}/api/v1/ingest", IngestAPIHandler),
+                (rf"/{self.name}/api/v1/context", ContextAPIHandler),
                 # before the catch-all, which would send an upgrade on as a plain GET
                 (rf"/{self.name}/api/v1/orgs/([^/]+)/jobs/([^/]+)/events", JobEventsAPIHandler),
                 (rf"/{self.name}/api/v1/(.*)", ForwardAPIHandler),

@@ -388,6 +388,20 @@ class ForwardAPIHandler(DatapilotAPIHandler):
         await self._relay()
 
 
+class ContextAPIHandler(DatapilotAPIHandler):
+    """``GET datapilot/api/v1/context``: what JupyterLab needs to know of this server.
+
+    ``{"org": "<slug>" | null}``: the organization this server belongs to (the sidebar
+    shows it and scopes every call to it). Answered here, without the service.
+    """
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """The server's organization."""
+        self.finish(json.dumps({"org": self.settings.get("datapilot_org") or None}))
+
+
 class JobEventsAPIHandler(WebSocketMixin, WebSocketHandler, DatapilotAPIHandler):
     """WS ``datapilot/api/v1/orgs/{org}/jobs/{id}/events``: the service's job events, relayed.
 
@@ -614,6 +628,7 @@ class IngestAPIHandler(DatapilotAPIHandler):
 
 default_handlers = [
     (r"/datapilot/api/v1/ingest", IngestAPIHandler),
+    (r"/datapilot/api/v1/context", ContextAPIHandler),
     (r"/datapilot/api/v1/orgs/([^/]+)/jobs/([^/]+)/events", JobEventsAPIHandler),
     (r"/datapilot/api/v1/(.*)", ForwardAPIHandler),
 ]

@@ -1,6 +1,7 @@
-"""The job-events socket's own answers, before anything reaches a service: authentication,
-another organization, a plain GET, an unreachable service. The relaying itself is tested
-against a real hub in ``hub/datapilot_hub/tests/test_lab.py``."""
+"""The routes JupyterLab's sidebar adds: ``context``, and the job-events socket's own
+answers before anything reaches a service (authentication, another organization, a plain
+GET, an unreachable service). The relaying itself is tested against a real hub in
+``hub/datapilot_hub/tests/test_lab.py``."""
 
 from __future__ import annotations
 
@@ -46,3 +47,12 @@ async def test_unreachable_service(jp_ws_fetch, closed_port_url) -> None:
     reply = await _ws_refusal(jp_ws_fetch, "orgs", "acme", "jobs", JOB, "events")
     body = assert_error(reply, 502, "service_unavailable")
     assert closed_port_url in body["message"]
+
+
+async def test_context_names_the_servers_organization(jp_fetch) -> None:
+    assert await api_request(jp_fetch, "context") == (200, {"org": "acme"})
+
+
+async def test_context_needs_authentication(jp_fetch) -> None:
+    reply = await api_request(jp_fetch, "context", headers={"Authorization": "token wrong"})
+    assert_error(reply, 403, "forbidden")
