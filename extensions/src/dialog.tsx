@@ -1,0 +1,164 @@
+import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
+
+import * as React from 'react';
+
+import { IImportRequest } from './api';
+import {
+  checkDatasetName,
+  datasetNameFor,
+  isWorkbook,
+  MODES,
+  parseTypeOverrides,
+  TYPES,
+  uploadOptions
+} from './util';
+
+/** What the import form holds. */
+export interface IImportForm {
+  name: string;
+  mode: string;
+  sheet: string;
+  types: string;
+}
+
+/**
+ * The import options form: name, mode, sheet (workbooks), type overrides.
+ */
+class ImportForm extends ReactWidget {
+  constructor(
+    private form: IImportForm,
+    private readonly source: string,
+    private readonly names: string[],
+    private readonly error: string | null
+  ) {
+    super();
+    this.addClass('dp-ImportForm');
+  }
+
+  getValue(): IImportForm {
+    return { ...this.form };
+  }
+
+  render(): JSX.Element {
+    const set = (key: keyof IImportForm) => (event: React.ChangeEvent<any>) => {
+      this.form = { ...this.form, [key]: event.target.value };
+      this.update();
+    };
+    const exists = this.names.includes(this.form.name);
+    return (
+      <div className="dp-Form">
+        <p className="dp-Muted">{this.source}</p>
+        {this.error && (
+          <p className="dp-FormError" role="alert">
+            {this.error}
+          </p>
+        )}
+        <label className="dp-Field">
+          <span>Dataset name</span>
+          <input
+            className="jp-mod-styled dp-Input"
+            name="dp-name"
+            value={this.form.name}
+            onChange={set('name')}
+            autoFocus
+            aria-describedby="dp-name-help"
+          />
+          <span id="dp-name-help" className="dp-Help">
+            {exists && this.form.mode === 'create'
+              ? 'A dataset has this name: pick another, or replace or append to it.'
+              : 'Lowercase letters, digits and underscores, starting with a letter.'}
+          </span>
+        </label>
+        <label className="dp-Field">
+          <span>Mode</span>
+          <select
+            className="jp-mod-styled dp-Input"
+            name="dp-mode"
+            value={this.form.mode}
+            onChange={set('mode')}
+          >
+            {MODES.map(m => (
+              <option key={m} value={m}>
+                {m === 'create'
+                  ? 'create a new dataset'
+                  : m === 'replace'
+                    ? 'replace (a new version)'
+                    : 'append rows (a new version)'}
+              </option>
+            ))}
+          </select>
+        </label>
+        {isWorkbook(this.source) && (
+          <label className="dp-Field">
+            <span>Sheet</span>
+            <input
+              className="jp-mod-styled dp-Input"
+              name="dp-sheet"
+              value={this.form.sheet}
+              placeholder="the first sheet with a table"
+              onChange={set('sheet')}
+            />
+            <span className="dp-Help">A sheet name or number; * makes one dataset a sheet.</span>
+          </label>
+        )}
+        <label className="dp-Field">
+          <span>Type overrides</span>
+          <textarea
+            className="jp-mod-styled dp-Input"
+            name="dp-types"
+            rows={3}
+            value={this.form.types}
+            placeholder={'postcode: string\namount: number'}
+            onChange={set('types')}
+          />
+          <span className="dp-Help">
+            One “column: type” a line; types: {TYPES.join(', ')}. Empty: Datapilot decides.
+          </span>
+        </label>
+      </div>
+    );
+  }
+}
+
+/**
+ * Ask for the import options of a file; null when the user cancels.
+ *
+ * @param source the file's name or workspace path
+ * @param names the datasets that exist (to warn of a clash)
+ */
+export async function askImportOptions(
+  source: string,
+  names: string[]
+): Promise<IImportRequest | null> {
+  let form: IImportForm = { name: datasetNameFor(source), mode: 'create', sheet: '', types: '' };
+  let error: string | null = null;
+  for (;;) {
+    const body = new ImportForm(form, source, names, error);
+    const result = await showDialog({
+      title: 'Import into Datapilot',
+      body,
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Import' })],
+      focusNodeSelector: 'input[name="dp-name"]'
+    });
+    if (!result.button.accept || !result.value) {
+      return null;
+    }
+    form = result.value;
+    const name = form.name.trim();
+    const types = parseTypeOverrides(form.types);
+    error = checkDatasetName(name) ?? ('error' in types ? types.error : null);
+    if (!error && form.mode === 'create' && names.includes(name)) {
+      error = `A dataset named "${name}" exists: pick another name, or the mode replace or append.`;
+    }
+    if (!error && form.mode !== 'create' && !names.includes(name)) {
+      error = `There is no dataset "${name}" to ${form.mode}: use the mode create.`;
+    }
+    if (!error && 'types' in types) {
+      return {
+        name,
+        mode: form.mode,
+        options: uploadOptions({ sheet: form.sheet, types: types.types })
+      };
+    }
+  }
+}
