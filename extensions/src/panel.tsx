@@ -361,25 +361,32 @@ function Schema({ columns, report }: { columns: IColumn[]; report: IReport | nul
           <th scope="col">Column</th>
           <th scope="col">Type</th>
           <th scope="col">Unit</th>
-          <th scope="col">Why this type</th>
         </tr>
       </thead>
-      <tbody>
-        {columns.map(c => (
-          <tr key={c.name}>
-            <th scope="row" title={c.label && c.label !== c.name ? `as uploaded: ${c.label}` : ''}>
-              {c.name}
-              {c.label && c.label !== c.name && <span className="dp-Label"> ({c.label})</span>}
-            </th>
-            <td>
-              <span className={`dp-Type dp-Type-${c.type}`}>{c.type ?? '—'}</span>
-              {c.nullable ? <span className="dp-Muted"> · nulls</span> : null}
-            </td>
-            <td>{c.unit ?? byName[c.name]?.unit ?? ''}</td>
-            <td className="dp-Reason">{byName[c.name]?.reason ?? ''}</td>
-          </tr>
-        ))}
-      </tbody>
+      {columns.map(c => {
+        const reason = byName[c.name]?.reason;
+        return (
+          <tbody key={c.name} className="dp-SchemaColumn">
+            <tr>
+              <th scope="row">
+                {c.name}
+                {c.label && c.label !== c.name && (
+                  <span className="dp-Label"> (as uploaded: {c.label})</span>
+                )}
+              </th>
+              <td>
+                <span className={`dp-Type dp-Type-${c.type}`}>{c.type ?? '—'}</span>
+              </td>
+              <td>{c.unit ?? byName[c.name]?.unit ?? ''}</td>
+            </tr>
+            <tr className="dp-ReasonRow">
+              <td colSpan={3} className="dp-Reason">
+                {reason ? `Why: ${reason}` : ''}
+              </td>
+            </tr>
+          </tbody>
+        );
+      })}
     </table>
   );
 }
@@ -425,11 +432,13 @@ function Report({ report }: { report: IReport | null }) {
                   {c.invalid!.count > 10 ? ', …' : ''}
                 </td>
                 <td>
-                  {c.invalid!.examples.slice(0, 5).map((e, i) => (
-                    <code key={i} className="dp-Example">
-                      {cellText(e)}
-                    </code>
-                  ))}
+                  <span className="dp-Examples">
+                    {c.invalid!.examples.slice(0, 5).map((e, i) => (
+                      <code key={i} className="dp-Example">
+                        {cellText(e)}
+                      </code>
+                    ))}
+                  </span>
                 </td>
               </tr>
             ))}

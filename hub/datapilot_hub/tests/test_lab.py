@@ -1,22 +1,32 @@
 """JupyterLab's side, against a real hub: the server extension relays the job-events
-WebSocket (the sidebar's live progress).
+WebSocket (the sidebar's live progress), and the Datapilot sidebar in a real browser
+(Debian's chromium driven by playwright-core, ``browser/journeys/lab_sidebar.js``).
 
-One hub and one analyst server for the module.
+One hub and one analyst server for the module. The journey's screenshots are kept under
+``test-artifacts/lab/``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import subprocess
 
 import httpx
 import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
+from .test_browser import BROWSER_DIR, CHROMIUM, _browser_missing
+from .utils import REPO, hub_signup
+
 pytestmark = pytest.mark.e2e
 
 ORG = "acme"
+PASSWORD = "alice-lab-correct-horse"
+SCREENSHOTS = REPO / "test-artifacts" / "lab"
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +116,97 @@ def test_someone_else_cannot_follow_alices_jobs(lab):
     auth = {"Authorization": f"token {lab['tokens']['gary']}"}
     code, _ = _refusal(_ws(lab, f"orgs/{ORG}/jobs/{'f' * 32}/events"), auth)
     assert code == 403
+
+
+def _upload_file(path):
+    """A CSV large enough for the progress bar to move: three amounts that are no
+    amounts (bad cells), codes with leading zeros."""
+    lines = ["id,amount,code,city"]
+    cities = ["Paris", "Lyon", "Nantes", "Lille"]
+    bad = {1000: "viel", 2000: "n.v.", 3000: "zwölf"}
+    for i in range(1, 600_001):
+        lines.append(f"{i},{bad.get(i, f'{i * 0.25:.2f}')},{i % 1000:05d},{cities[i % 4]}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_an_analyst_uses_the_sidebar_in_jupyterlab(lab, tmp_path):
+    """Log in, open Lab and the panel, upload a CSV from it and watch it finish, read its
+    report, insert the code and run it, import a workspace file from the context menu."""
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("DATAPILOT_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    hub, token = lab["hub"], lab["tokens"]["alice"]
+    assert "alert-success" in hub_signup(hub, "alice", PASSWORD)
+    assert hub.upload(ORG, token, "cities", b"id,city\n1,Paris\n2,Lyon\n").status_code == 202
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "source": "",
+                "outputs": [],
+                "execution_count": None,
+            }
+        ],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    with httpx.Client(
+        base_url=lab["server"], headers={"Authorization": f"token {token}"}, timeout=60
+    ) as c:
+        r = c.put("api/contents/analysis.ipynb", json={"type": "notebook", "content": notebook})
+        assert r.status_code in (200, 201), r.text
+        r = c.put(
+            "api/contents/stations.csv",
+            json={"type": "file", "format": "text", "content": "station,temp\nA,1.5\nB,2.5\n"},
+        )
+        assert r.status_code in (200, 201), r.text
+
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    inputs = {
+        "user": "alice",
+        "password": PASSWORD,
+        "org": ORG,
+        "orgName": "Acme Corp",
+        "seeded": "cities",
+        "file": str(_upload_file(tmp_path / "orders.csv")),
+        "dataset": "orders",
+        "notebook": "analysis.ipynb",
+        "workspaceFile": "stations.csv",
+    }
+    proc = subprocess.run(
+        ["node", str(BROWSER_DIR / "journeys" / "lab_sidebar.js")],
+        env={
+            **os.environ,
+            "HUB_URL": hub.url,
+            "SCREENSHOTS": str(SCREENSHOTS),
+            "CHROMIUM": CHROMIUM,
+            "JOURNEY_INPUT": json.dumps(inputs),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=BROWSER_DIR,
+    )
+    assert proc.returncode == 0, (
+        f"the Lab journey failed:\n{proc.stderr}\n{proc.stdout}\nhub log:\n{hub.log_tail(30)}"
+    )
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(json.dumps(result, indent=1))
+    assert "Acme Corp" in result["org"] and "analyst" in result["org"]
+    assert result["badCells"] == "3"
+    assert result["types"]["amount"] == "number" and result["types"]["code"] == "string"
+    assert result["previewRows"] == 20
+    assert "600000 rows × 4 columns" in result["shape"]
+    # the service has what the panel showed: the upload, and the context menu's import
+    info = hub.api("GET", f"/orgs/{ORG}/datasets/orders", token).json()
+    assert info["rows"] == 600_000
+    assert info["report"]["columns"]["amount"]["invalid"]["count"] == 3
+    assert hub.api("GET", f"/orgs/{ORG}/datasets/stations", token).json()["rows"] == 2

@@ -1,0 +1,136 @@
+// An analyst in JupyterLab: opens the Datapilot sidebar, uploads a CSV from it and watches
+// the progress fed by the job's WebSocket, reads the import report, inserts the code that
+// loads it into a notebook and runs it; then imports a workspace file from the file
+// browser's context menu, and looks at the panel in the dark theme.
+"use strict";
+
+const path = require("node:path");
+const { HUB, INPUT, journey, login, text } = require("../lib");
+
+const SHOTS = process.env.SCREENSHOTS;
+
+journey("lab", async ({ page, shot, check }) => {
+  const panelShot = async (label) =>
+    page.locator("#datapilot-sidebar").screenshot({ path: path.join(SHOTS, `lab-panel-${label}.png`) });
+  const lab = `${HUB}/user/${INPUT.user}/${INPUT.org}/lab`;
+  await login(page, INPUT.user, INPUT.password);
+  await page.goto(`${lab}/tree/${INPUT.notebook}`);
+  await page.locator(".jp-DirListing-item", { hasText: INPUT.notebook }).first().waitFor({ timeout: 90000 });
+
+  // the sidebar's tab; after a layout restore the left area may start collapsed
+  const tab = page.locator('.jp-SideBar li.lm-TabBar-tab[data-id="datapilot-sidebar"]');
+  await tab.waitFor();
+  check((await tab.getAttribute("title")) === "Datapilot", "the tab is labelled");
+  if (!(await page.locator("#datapilot-sidebar").isVisible())) await tab.click();
+  const panel = page.locator("#datapilot-sidebar");
+  await panel.locator(".dp-Org").waitFor();
+  const org = await text(panel, ".dp-Org");
+  check(org.includes(INPUT.orgName) && org.includes("analyst"), `organization and role: ${org}`);
+  await panel.locator(".dp-DatasetItem", { hasText: INPUT.seeded }).waitFor();
+  await shot("sidebar");
+  await panelShot("list");
+
+  // search
+  await panel.getByLabel("Search datasets").fill("zzz");
+  await panel.getByText("No dataset matches").waitFor();
+  await panel.getByLabel("Search datasets").fill("");
+
+  // upload from the panel: the options dialog, then live progress
+  await panel.locator(".dp-FileInput").setInputFiles(INPUT.file);
+  const dialog = page.locator(".jp-Dialog");
+  await dialog.waitFor();
+  const name = dialog.locator('input[name="dp-name"]');
+  check((await name.inputValue()) === INPUT.dataset, `named after the file: ${await name.inputValue()}`);
+  await dialog.locator('textarea[name="dp-types"]').fill("code: string");
+  await shot("import-options");
+  // every value the progress bar takes, recorded in the page as it changes
+  await page.evaluate(() => {
+    window.__dpProgress = [];
+    new MutationObserver(() => {
+      const bar = document.querySelector('#datapilot-sidebar .dp-Job [role="progressbar"]');
+      const now = bar && bar.getAttribute("aria-valuenow");
+      const seen = window.__dpProgress;
+      if (now !== null && seen[seen.length - 1] !== now) seen.push(now);
+    }).observe(document.querySelector("#datapilot-sidebar"), {
+      subtree: true, childList: true, attributes: true, attributeFilter: ["aria-valuenow"],
+    });
+  });
+  const started = Date.now();
+  await dialog.locator(".jp-mod-accept").click();
+  await panel.locator('.dp-Job [role="progressbar"]').first().waitFor({ timeout: 60000 });
+  await panelShot("upload");
+  await shot("upload-progress");
+  // the job ends: the list has it (the bar is gone)
+  await panel.locator(".dp-DatasetItem", { hasText: INPUT.dataset }).waitFor({ timeout: 120000 });
+  const seen = await page.evaluate(() => window.__dpProgress);
+  const uploadSeconds = (Date.now() - started) / 1000;
+
+  // the detail: schema with the reasons, the report's bad cells, the preview, the chart
+  await panel.locator(".dp-DatasetItem", { hasText: INPUT.dataset }).click();
+  await panel.locator(".dp-BadCells").waitFor();
+  const badCells = await text(panel, ".dp-BadCells .dp-BadCount");
+  const badRows = await text(panel, ".dp-BadCells tbody td:nth-of-type(2)");
+  const types = {};
+  for (const row of await panel.locator(".dp-Schema tbody tr:first-child").all()) {
+    types[await text(row, "th")] = await text(row, ".dp-Type");
+  }
+  const reasons = await panel.locator(".dp-Schema .dp-Reason").allTextContents();
+  check(reasons.every((r) => r.trim().length > 0), "every type says why it was chosen");
+  const previewRows = await panel.locator(".dp-Grid tbody tr").count();
+  await panel.locator("img.dp-Chart").waitFor({ timeout: 60000 });
+  await page.waitForFunction(() => {
+    const img = document.querySelector("#datapilot-sidebar img.dp-Chart");
+    return img && img.complete && img.naturalWidth > 0;
+  });
+  await shot("detail");
+  await panelShot("detail");
+  await panel.locator(".dp-Section", { hasText: "Validation report" }).scrollIntoViewIfNeeded();
+  await panelShot("report");
+
+  // "Insert code" into the notebook (open since the start: lab/tree/<notebook>), then
+  // run the cell: the DataFrame
+  const notebook = page.locator(".jp-NotebookPanel:visible");
+  await notebook.locator(".jp-Cell .jp-InputArea-editor").first().click();
+  const insert = panel.getByRole("button", { name: "Insert code" });
+  await page.waitForFunction(
+    () => !document.querySelector("#datapilot-sidebar .dp-DetailBar .dp-Button-primary").disabled
+  );
+  await insert.click();
+  const source = await text(notebook, ".jp-Cell .cm-content");
+  check(source.includes(`df = dp.load("${INPUT.dataset}")`), `inserted: ${source}`);
+  await notebook.locator(".jp-Cell .jp-InputArea-editor").first().click();
+  await page.keyboard.press("Shift+Enter");
+  const frame = notebook.locator(".jp-OutputArea-output table.dataframe").first();
+  await frame.waitFor({ timeout: 90000 });
+  const shape = await text(notebook, ".jp-OutputArea-output");
+  await shot("dataframe");
+
+  // the file browser's context menu: import a workspace file
+  await page.locator('.jp-SideBar li.lm-TabBar-tab[data-id="filebrowser"]').click();
+  await page.locator(".jp-DirListing-item", { hasText: INPUT.workspaceFile }).first().click({ button: "right" });
+  const item = page.locator(".lm-Menu-item", { hasText: "Import into Datapilot" });
+  await item.waitFor();
+  await shot("context-menu");
+  await item.click();
+  await dialog.waitFor();
+  await dialog.locator(".jp-mod-accept").click();
+  const workspaceDataset = INPUT.workspaceFile.replace(/\.csv$/, "");
+  await panel.locator(".dp-DatasetItem", { hasText: workspaceDataset }).waitFor({ timeout: 60000 });
+  await shot("imported-from-workspace");
+
+  // the dark theme: the panel keeps its contrast (theme variables only)
+  await page.locator(".lm-MenuBar-item", { hasText: "Settings" }).click();
+  await page.locator(".lm-Menu-item", { hasText: "Theme" }).first().hover();
+  await page.getByRole("menuitem", { name: "JupyterLab Dark", exact: true }).click();
+  await page.waitForFunction(() => document.body.dataset.jpThemeLight === "false");
+  await panel.locator(".dp-DatasetItem", { hasText: INPUT.dataset }).click();
+  await panel.locator("img.dp-Chart").waitFor({ timeout: 60000 });
+  await page.waitForTimeout(1000);
+  await panelShot("dark");
+  // back to the light theme, for the next run's layout
+  await page.locator(".lm-MenuBar-item", { hasText: "Settings" }).click();
+  await page.locator(".lm-Menu-item", { hasText: "Theme" }).first().hover();
+  await page.getByRole("menuitem", { name: "JupyterLab Light", exact: true }).click();
+
+  return { org, badCells, badRows, types, previewRows, source, shape, progress: seen, uploadSeconds };
+});
