@@ -201,7 +201,10 @@ def test_an_analyst_uses_the_sidebar_in_jupyterlab(lab, tmp_path):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     print(json.dumps(result, indent=1))
     assert "Acme Corp" in result["org"] and "analyst" in result["org"]
+    # the bar moved with the job's events, relayed by the server extension
+    assert any(0 < int(p) < 100 for p in result["progress"]), result["progress"]
     assert result["badCells"] == "3"
+    assert result["badRows"] == "1000, 2000, 3000"
     assert result["types"]["amount"] == "number" and result["types"]["code"] == "string"
     assert result["previewRows"] == 20
     assert "600000 rows × 4 columns" in result["shape"]

@@ -28,7 +28,7 @@ journey("lab", async ({ page, shot, check }) => {
   check(org.includes(INPUT.orgName) && org.includes("analyst"), `organization and role: ${org}`);
   await panel.locator(".dp-DatasetItem", { hasText: INPUT.seeded }).waitFor();
   await shot("sidebar");
-  await panelShot("list");
+  await panelShot("list-start");
 
   // search
   await panel.getByLabel("Search datasets").fill("zzz");
@@ -58,6 +58,17 @@ journey("lab", async ({ page, shot, check }) => {
   const started = Date.now();
   await dialog.locator(".jp-mod-accept").click();
   await panel.locator('.dp-Job [role="progressbar"]').first().waitFor({ timeout: 60000 });
+  // (the picture for the README: the bar on its way)
+  await page
+    .waitForFunction(
+      () => {
+        const bar = document.querySelector('#datapilot-sidebar .dp-Job [role="progressbar"]');
+        return bar && Number(bar.getAttribute("aria-valuenow")) >= 20;
+      },
+      null,
+      { timeout: 20000, polling: 50 }
+    )
+    .catch(() => undefined);
   await panelShot("upload");
   await shot("upload-progress");
   // the job ends: the list has it (the bar is gone)
@@ -84,8 +95,8 @@ journey("lab", async ({ page, shot, check }) => {
   });
   await shot("detail");
   await panelShot("detail");
-  await panel.locator(".dp-Section", { hasText: "Validation report" }).scrollIntoViewIfNeeded();
-  await panelShot("report");
+  await panel.locator(".dp-Section", { hasText: "Versions" }).scrollIntoViewIfNeeded();
+  await panelShot("chart-versions");
 
   // "Insert code" into the notebook (open since the start: lab/tree/<notebook>), then
   // run the cell: the DataFrame
@@ -117,6 +128,7 @@ journey("lab", async ({ page, shot, check }) => {
   const workspaceDataset = INPUT.workspaceFile.replace(/\.csv$/, "");
   await panel.locator(".dp-DatasetItem", { hasText: workspaceDataset }).waitFor({ timeout: 60000 });
   await shot("imported-from-workspace");
+  await panelShot("list");
 
   // the dark theme: the panel keeps its contrast (theme variables only)
   await page.locator(".lm-MenuBar-item", { hasText: "Settings" }).click();
