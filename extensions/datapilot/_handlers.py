@@ -443,6 +443,13 @@ class IngestAPIHandler(DatapilotAPIHandler):
         )
         return os.path.abspath(os.path.expanduser(root))
 
+    def json_body(self) -> Any:
+        """The request's JSON body (400 when it is not UTF-8 JSON)."""
+        try:
+            return self.get_json_body()
+        except UnicodeDecodeError as e:
+            raise _bad_field("body", "The request body must be UTF-8 JSON.") from e
+
     def _workspace_file(self, path: str) -> tuple[str, os.stat_result]:
         """Resolve a path relative to the server root, like the contents API does.
 
@@ -471,10 +478,7 @@ class IngestAPIHandler(DatapilotAPIHandler):
     @authorized
     async def post(self) -> None:
         """Validate the request, then stream the file to the data service."""
-        try:
-            body = self.get_json_body()
-        except UnicodeDecodeError as e:
-            raise _bad_field("body", "The request body must be UTF-8 JSON.") from e
+        body = self.json_body()
         ingest = IngestRequest.from_json(body, default_org=self.settings.get("datapilot_org", ""))
         url = self.service_url(f"orgs/{ingest.org}/datasets")
         os_path, st = self._workspace_file(ingest.path)
@@ -529,10 +533,7 @@ class PublishAPIHandler(IngestAPIHandler):
     @authorized
     async def post(self) -> None:
         """Read the notebook and its files, then send them to the data service."""
-        try:
-            body = self.get_json_body()
-        except UnicodeDecodeError as e:
-            raise _bad_field("body", "The request body must be UTF-8 JSON.") from e
+        body = self.json_body()
         if not isinstance(body, dict):
             raise _bad_field("body", "The request body must be a JSON object.")
         known = {"path", "kind", "title", "slug", "description", "files", "pins", "org"}

@@ -10,19 +10,12 @@ from __future__ import annotations
 import base64
 import re
 
-import httpx
 import pytest
 
 from .test_dashboard_api import CSV, body
-from .utils import form_xsrf, hub_login, hub_signup
+from .utils import form_xsrf, hub_browser
 
 HOME = "/services/datapilot/orgs/acme/"
-
-
-def _browser(hub, user: str) -> httpx.Client:
-    password = f"pw-{user}-correct-horse"
-    assert "alert-success" in hub_signup(hub, user, password)
-    return hub_login(hub, user, password)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +58,7 @@ def world(sqlite_hub):
             json=body(slug, title=title, pins=pins),
         )
         assert r.status_code == 201, r.text
-    browsers = {u: _browser(hub, u) for u in ("vic", "ann", "alice", "mo")}
+    browsers = {u: hub_browser(hub, u) for u in ("vic", "ann", "alice", "mo")}
     yield {"hub": hub, "tokens": tokens, **browsers}
     for b in browsers.values():
         b.close()
