@@ -534,7 +534,7 @@ class DatapilotClient(Configurable):
     def publish_examples(self) -> list[DashboardInfo]:
         """Upload the sample dataset (once) and publish the two example dashboards.
 
-        The dataset ``example_sales`` and the dashboards ``example-sales-voila`` (Voilà
+        The dataset ``sample_sales`` and the dashboards ``example-sales-voila`` (Voilà
         with ipywidgets and HoloViews) and ``example-sales-panel`` (Panel) come with
         Datapilot (``notebooks/``); publishing again makes new versions.
 

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from ._client import DatapilotClient
 
 #: the dataset the example dashboards read, and the example notebooks (kind, file)
-EXAMPLE_DATASET = "example_sales"
-EXAMPLE_CSV = "example_sales.csv"
+EXAMPLE_DATASET = "sample_sales"
+EXAMPLE_CSV = "sample_sales.csv"
 EXAMPLES = (
     ("voila", "example-sales-voila.ipynb", "Example sales (Voilà)"),
     ("panel", "example-sales-panel.ipynb", "Example sales (Panel)"),

@@ -89,7 +89,7 @@ import datapilot_kernel as dp
 examples = dp.publish_examples()
 print("examples", sorted((d["slug"], d["kind"]) for d in examples))
 mine = dp.publish("reports/kpi.ipynb", kind="panel", slug="kpi-kernel", title="KPIs from a kernel",
-                  pins={"example_sales": 1})
+                  pins={"sample_sales": 1})
 print("mine", mine["slug"], mine["kind"], mine["version"], mine["pins"])
 again = dp.publish_examples()
 print("again", sorted(d["version"] for d in again))
@@ -109,7 +109,7 @@ def test_dp_publish_and_the_examples_from_a_kernel(scenario):
     assert (
         lines["examples"] == "[('example-sales-panel', 'panel'), ('example-sales-voila', 'voila')]"
     )
-    assert lines["mine"] == "kpi-kernel panel 1 {'example_sales': 1}"
+    assert lines["mine"] == "kpi-kernel panel 1 {'sample_sales': 1}"
     assert lines["again"] == "[2, 2]"
     assert lines["refused"] == "invalid_kind"
     assert out["result"].startswith("Dashboard 'kpi-kernel', version 1 (panel)")
@@ -117,7 +117,7 @@ def test_dp_publish_and_the_examples_from_a_kernel(scenario):
         d["slug"] for d in hub.api("GET", "/orgs/acme/dashboards", t["vera"]).json()["dashboards"]
     }
     assert {"example-sales-voila", "example-sales-panel", "kpi-kernel"} <= slugs
-    sample = hub.api("GET", "/orgs/acme/datasets/example_sales", t["vera"]).json()
+    sample = hub.api("GET", "/orgs/acme/datasets/sample_sales", t["vera"]).json()
     assert sample["rows"] == 144
 
 
@@ -126,7 +126,7 @@ def test_the_example_dashboards_run_in_a_kernel(scenario):
     from .utils import REPO
 
     hub, t = scenario["hub"], scenario["tokens"]
-    r = hub.api("GET", "/orgs/acme/datasets/example_sales", t["alice"])
+    r = hub.api("GET", "/orgs/acme/datasets/sample_sales", t["alice"])
     if r.status_code == 404:
         out = asyncio.run(
             run_in_kernel(
