@@ -14,6 +14,7 @@ from ._handlers import (
     ForwardAPIHandler,
     IngestAPIHandler,
     JobEventsAPIHandler,
+    PublishAPIHandler,
 )
 
 
@@ -146,6 +147,7 @@ class DatapilotExtension(ExtensionApp):
         self.handlers.extend(
             [
                 (rf"/{self.name}/api/v1/ingest", IngestAPIHandler),
+                (rf"/{self.name}/api/v1/publish", PublishAPIHandler),
                 (rf"/{self.name}/api/v1/context", ContextAPIHandler),
                 # before the catch-all, which would send an upgrade on as a plain GET
                 (rf"/{self.name}/api/v1/orgs/([^/]+)/jobs/([^/]+)/events", JobEventsAPIHandler),
