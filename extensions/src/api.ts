@@ -121,12 +121,14 @@ export interface IUpload {
 /** A published dashboard. */
 export interface IDashboard {
   slug: string;
-  title?: string;
-  kind?: string;
-  url?: string;
-  published_by?: string;
-  updated?: string;
-  [key: string]: any;
+  title: string;
+  description: string;
+  kind: string;
+  version: number;
+  published_by: string;
+  updated: string;
+  url: string;
+  thumbnail?: string;
 }
 
 /** Import options, as the service reads them. */

@@ -162,3 +162,99 @@ export async function askImportOptions(
     }
   }
 }
+
+/** What the publish form holds. */
+export interface IPublishForm {
+  title: string;
+  kind: string;
+  description: string;
+}
+
+class PublishForm extends ReactWidget {
+  constructor(
+    private form: IPublishForm,
+    private readonly path: string,
+    private readonly org: string
+  ) {
+    super();
+    this.addClass('dp-PublishForm');
+  }
+
+  getValue(): IPublishForm {
+    return { ...this.form };
+  }
+
+  render(): JSX.Element {
+    const set = (key: keyof IPublishForm) => (event: React.ChangeEvent<any>) => {
+      this.form = { ...this.form, [key]: event.target.value };
+      this.update();
+    };
+    return (
+      <div className="dp-Form">
+        <p className="dp-Muted">
+          {this.path}, with the files next to it that its code reads, for the members of{' '}
+          {this.org} who may view dashboards. Publishing again makes a new version.
+        </p>
+        <label className="dp-Field">
+          <span>Title</span>
+          <input
+            className="jp-mod-styled dp-Input"
+            name="dp-title"
+            value={this.form.title}
+            onChange={set('title')}
+            autoFocus
+          />
+        </label>
+        <label className="dp-Field">
+          <span>Served with</span>
+          <select
+            className="jp-mod-styled dp-Input"
+            name="dp-kind"
+            value={this.form.kind}
+            onChange={set('kind')}
+          >
+            <option value="voila">Voilà (the notebook's outputs and widgets)</option>
+            <option value="panel">Panel (panel serve: the notebook's .servable() objects)</option>
+          </select>
+        </label>
+        <label className="dp-Field">
+          <span>Description</span>
+          <textarea
+            className="jp-mod-styled dp-Input"
+            name="dp-description"
+            rows={2}
+            value={this.form.description}
+            onChange={set('description')}
+          />
+        </label>
+      </div>
+    );
+  }
+}
+
+/** Ask how to publish a notebook; null when the user cancels. */
+export async function askPublishOptions(
+  path: string,
+  org: string
+): Promise<IPublishForm | null> {
+  let form: IPublishForm = {
+    title: (path.split('/').pop() || path).replace(/\.ipynb$/, ''),
+    kind: 'voila',
+    description: ''
+  };
+  for (;;) {
+    const result = await showDialog({
+      title: 'Publish this notebook',
+      body: new PublishForm(form, path, org),
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Publish' })],
+      focusNodeSelector: 'input[name="dp-title"]'
+    });
+    if (!result.button.accept || !result.value) {
+      return null;
+    }
+    form = result.value;
+    if (form.title.trim()) {
+      return { ...form, title: form.title.trim() };
+    }
+  }
+}

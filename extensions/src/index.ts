@@ -19,7 +19,7 @@ import { INotebookTracker } from '@jupyterlab/notebook';
 
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { askImportOptions } from './dialog';
+import { askImportOptions, askPublishOptions } from './dialog';
 import { DatapilotModel, ITrackedJob } from './model';
 import { DatapilotPanel } from './panel';
 import { isImportable, loadCode } from './util';
@@ -278,21 +278,27 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
         await notebook.context.save();
         const path = notebook.context.path;
-        const title = path.split('/').pop()!.replace(/\.ipynb$/, '');
-        const result = await showDialog({
-          title: 'Publish this notebook',
-          body: `Publish ${path} as a dashboard of ${model.membership?.name}? Everyone in the organization who may view dashboards will see it.`,
-          buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Publish' })]
-        });
-        if (!result.button.accept) {
+        const options = await askPublishOptions(path, model.membership?.name ?? '');
+        if (!options) {
           return;
         }
         try {
-          const answer = await model.publish({ path, title, kind: 'voila' });
+          const answer = await model.publish({
+            path,
+            title: options.title,
+            kind: options.kind,
+            description: options.description
+          });
           model.setTab('dashboards');
           shell.activateById(panel.id);
-          Notification.success(`Published ${answer.title ?? title}.`, { autoClose: 5000 });
+          Notification.success(`Published ${answer.title ?? options.title}.`, {
+            autoClose: 5000,
+            actions: answer.url
+              ? [{ label: 'Open', callback: () => window.open(answer.url, '_blank') }]
+              : []
+          });
         } catch (error) {
+          model.setTab('dashboards');
           shell.activateById(panel.id);
         }
       }

@@ -636,21 +636,18 @@ function Dashboards({ model, actions }: IProps) {
       {model.dashboards !== null && model.dashboards.length === 0 && !model.dashboardsProblem && (
         <p className="dp-Muted">No dashboard published yet.</p>
       )}
-      <ul className="dp-List">
+      <ul className="dp-List" aria-label="Dashboards">
         {(model.dashboards ?? []).map(d => (
           <li key={d.slug} className="dp-Dashboard">
-            {d.url ? (
-              <a href={d.url} target="_blank" rel="noopener noreferrer">
-                {d.title || d.slug}
-              </a>
-            ) : (
-              <span>{d.title || d.slug}</span>
-            )}
+            <a href={d.url} target="_blank" rel="noopener noreferrer" className="dp-DashboardTitle">
+              {d.title || d.slug}
+            </a>
             <span className="dp-Muted">
               {' '}
-              {d.kind ?? ''} {d.published_by ? `· ${d.published_by}` : ''}{' '}
-              {d.updated ? `· ${formatAgo(d.updated)}` : ''}
+              v{d.version} · {d.kind === 'panel' ? 'Panel' : 'Voilà'} · {d.published_by} ·{' '}
+              {formatAgo(d.updated)}
             </span>
+            {d.description && <p className="dp-DashboardDescription">{d.description}</p>}
           </li>
         ))}
       </ul>

@@ -180,6 +180,7 @@ def test_an_analyst_uses_the_sidebar_in_jupyterlab(lab, tmp_path):
         "dataset": "orders",
         "notebook": "analysis.ipynb",
         "workspaceFile": "stations.csv",
+        "dashboard": "Orders review",
     }
     proc = subprocess.run(
         ["node", str(BROWSER_DIR / "journeys" / "lab_sidebar.js")],
@@ -213,3 +214,6 @@ def test_an_analyst_uses_the_sidebar_in_jupyterlab(lab, tmp_path):
     assert info["rows"] == 600_000
     assert info["report"]["columns"]["amount"]["invalid"]["count"] == 3
     assert hub.api("GET", f"/orgs/{ORG}/datasets/stations", token).json()["rows"] == 2
+    (dashboard,) = hub.api("GET", f"/orgs/{ORG}/dashboards", token).json()["dashboards"]
+    assert (dashboard["title"], dashboard["notebook"]) == ("Orders review", "analysis.ipynb")
+    assert result["dashboardUrl"] == dashboard["url"]

@@ -116,6 +116,20 @@ journey("lab", async ({ page, shot, check }) => {
   const shape = await text(notebook, ".jp-OutputArea-output");
   await shot("dataframe");
 
+  // publish the notebook from the Dashboards tab; the organization's list has it
+  await panel.getByRole("tab", { name: "Dashboards" }).click();
+  await panel.getByText("No dashboard published yet.").waitFor();
+  await panel.getByRole("button", { name: "Publish this notebook…" }).click();
+  await dialog.waitFor();
+  await dialog.locator('input[name="dp-title"]').fill(INPUT.dashboard);
+  await shot("publish");
+  await dialog.locator(".jp-mod-accept").click();
+  const published = panel.locator(".dp-Dashboard", { hasText: INPUT.dashboard });
+  await published.waitFor({ timeout: 60000 });
+  const dashboardUrl = await published.locator("a").getAttribute("href");
+  await panelShot("dashboards");
+  await panel.getByRole("tab", { name: "Datasets" }).click();
+
   // the file browser's context menu: import a workspace file
   await page.locator('.jp-SideBar li.lm-TabBar-tab[data-id="filebrowser"]').click();
   await page.locator(".jp-DirListing-item", { hasText: INPUT.workspaceFile }).first().click({ button: "right" });
@@ -144,5 +158,7 @@ journey("lab", async ({ page, shot, check }) => {
   await page.locator(".lm-Menu-item", { hasText: "Theme" }).first().hover();
   await page.getByRole("menuitem", { name: "JupyterLab Light", exact: true }).click();
 
-  return { org, badCells, badRows, types, previewRows, source, shape, progress: seen, uploadSeconds };
+  return {
+    org, badCells, badRows, types, previewRows, source, shape, progress: seen, uploadSeconds, dashboardUrl,
+  };
 });
