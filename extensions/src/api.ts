@@ -183,6 +183,10 @@ export class DatapilotClient {
     return requestAPI(`orgs/${org}/jobs/${id}`, this.settings);
   }
 
+  jobs(org: string, limit: number): Promise<{ jobs: IJob[] }> {
+    return requestAPI(`orgs/${org}/jobs?limit=${limit}`, this.settings);
+  }
+
   cancel(org: string, id: string): Promise<IJob> {
     return requestAPI(`orgs/${org}/jobs/${id}/cancel`, this.settings, { method: 'POST' });
   }

@@ -60,7 +60,6 @@ class ImportForm extends ReactWidget {
             name="dp-name"
             value={this.form.name}
             onChange={set('name')}
-            autoFocus
             aria-describedby="dp-name-help"
           />
           <span id="dp-name-help" className="dp-Help">
@@ -202,7 +201,6 @@ class PublishForm extends ReactWidget {
             name="dp-title"
             value={this.form.title}
             onChange={set('title')}
-            autoFocus
           />
         </label>
         <label className="dp-Field">

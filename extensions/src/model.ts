@@ -48,7 +48,13 @@ export function problemOf(error: unknown): IProblem {
   };
 }
 
-const JOBS_KEPT = 20;
+const JOBS_KEPT = 30;
+
+/** What a job is about, for one the panel did not start. */
+export function jobLabel(job: IJob): string {
+  const what = job.kind === 'ingest' ? 'import' : job.kind;
+  return job.dataset ? `${what} ${job.dataset}` : what;
+}
 
 /**
  * The state of the Datapilot sidebar, shared by the panel and the commands.
@@ -86,6 +92,7 @@ export class DatapilotModel {
   detailLoading = false;
 
   jobs: ITrackedJob[] = [];
+  jobsProblem: IProblem | null = null;
   dashboards: IDashboard[] | null = null;
   dashboardsProblem: IProblem | null = null;
 
@@ -120,7 +127,7 @@ export class DatapilotModel {
               : 'You are not a member of any organization.',
             advice: 'Ask an admin of your organization for an invitation.'
           };
-      this.restoreJobs();
+      void this.refreshJobs();
     } catch (error) {
       this.contextProblem = problemOf(error);
     } finally {
@@ -155,6 +162,9 @@ export class DatapilotModel {
     this.tab = tab;
     if (tab === 'dashboards' && this.dashboards === null) {
       void this.refreshDashboards();
+    }
+    if (tab === 'jobs') {
+      void this.refreshJobs();
     }
     this.emit();
   }
@@ -286,8 +296,8 @@ export class DatapilotModel {
 
   /** Keep a job in the list and follow its events until it ends. */
   track(job: ITrackedJob): void {
+    this._labels.set(job.id, job.label);
     this.jobs = [job, ...this.jobs.filter(j => j.id !== job.id)].slice(0, JOBS_KEPT);
-    this.saveJobs();
     this.emit();
     if (!isFinal(job.state)) {
       this.follow(job);
@@ -331,7 +341,6 @@ export class DatapilotModel {
     }
     const after = { ...before, ...model };
     this.jobs = this.jobs.map(j => (j.id === id ? after : j));
-    this.saveJobs();
     this.emit();
     if (!isFinal(before.state) && isFinal(after.state)) {
       this._jobEnded.emit(after);
@@ -368,11 +377,6 @@ export class DatapilotModel {
     return !isFinal(job.state) && (job.created_by === this.user || this.can('data:delete'));
   }
 
-  clearFinishedJobs(): void {
-    this.jobs = this.jobs.filter(j => !isFinal(j.state));
-    this.saveJobs();
-    this.emit();
-  }
 
   async refreshDashboards(): Promise<void> {
     const org = this.org;
@@ -407,45 +411,32 @@ export class DatapilotModel {
     this.emit();
   }
 
-  /** Jobs of earlier sessions: shown again, and followed again while they run. */
-  private restoreJobs(): void {
+  /**
+   * The organization's jobs from the service (newest first), those running followed
+   * over their WebSocket; jobs started here keep the label they were given.
+   */
+  async refreshJobs(): Promise<void> {
     const org = this.org;
     if (!org) {
       return;
     }
-    let saved: ITrackedJob[] = [];
     try {
-      saved = JSON.parse(window.localStorage.getItem(this.jobsKey()) || '[]');
-    } catch (error) {
-      saved = [];
-    }
-    this.jobs = saved.filter(j => j.org === org);
-    for (const job of this.jobs) {
-      if (!isFinal(job.state)) {
-        void this.client
-          .job(org, job.id)
-          .then(model => this.update(job.id, model))
-          .then(() => {
-            const now = this.jobs.find(j => j.id === job.id);
-            if (now && !isFinal(now.state)) {
-              this.follow(now);
-            }
-          })
-          .catch(() => undefined);
+      const { jobs } = await this.client.jobs(org, JOBS_KEPT);
+      this.jobs = jobs.map(job => ({
+        ...job,
+        org,
+        label: this._labels.get(job.id) ?? jobLabel(job)
+      }));
+      this.jobsProblem = null;
+      for (const job of this.jobs) {
+        if (!isFinal(job.state)) {
+          this.follow(job);
+        }
       }
-    }
-  }
-
-  private saveJobs(): void {
-    try {
-      window.localStorage.setItem(this.jobsKey(), JSON.stringify(this.jobs));
     } catch (error) {
-      // storage full or refused: the list still lives for this page
+      this.jobsProblem = problemOf(error);
     }
-  }
-
-  private jobsKey(): string {
-    return `datapilot-lab:jobs:${this.settings.baseUrl}`;
+    this.emit();
   }
 
   private setChart(url: string | null): void {
@@ -470,4 +461,5 @@ export class DatapilotModel {
   private _changed = new Signal<this, void>(this);
   private _jobEnded = new Signal<this, ITrackedJob>(this);
   private _sockets = new Map<string, WebSocket>();
+  private _labels = new Map<string, string>();
 }

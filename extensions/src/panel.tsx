@@ -578,11 +578,22 @@ function Jobs({ model }: { model: DatapilotModel }) {
   const recent = model.jobs.filter(j => isFinal(j.state));
   return (
     <div className="dp-Jobs">
-      <h3 className="dp-SectionTitle">Running</h3>
+      <div className="dp-SearchRow">
+        <h3 className="dp-SectionTitle dp-Grow">Running</h3>
+        <button
+          className="dp-Button"
+          onClick={() => void model.refreshJobs()}
+          aria-label="Refresh the jobs"
+          title="Refresh"
+        >
+          ↻
+        </button>
+      </div>
+      <Problem problem={model.jobsProblem} />
       {running.length === 0 ? (
         <p className="dp-Muted">No job running.</p>
       ) : (
-        <ul className="dp-JobList">
+        <ul className="dp-JobList" aria-label="Running jobs">
           {running.map(j => (
             <JobRow key={j.id} job={j} model={model} />
           ))}
@@ -590,18 +601,13 @@ function Jobs({ model }: { model: DatapilotModel }) {
       )}
       <h3 className="dp-SectionTitle">Recent</h3>
       {recent.length === 0 ? (
-        <p className="dp-Muted">No job has ended yet in this Lab.</p>
+        <p className="dp-Muted">No job has ended yet.</p>
       ) : (
-        <>
-          <ul className="dp-JobList">
-            {recent.map(j => (
-              <JobRow key={j.id} job={j} model={model} />
-            ))}
-          </ul>
-          <button className="dp-Button" onClick={() => model.clearFinishedJobs()}>
-            Clear ended jobs
-          </button>
-        </>
+        <ul className="dp-JobList" aria-label="Recent jobs">
+          {recent.map(j => (
+            <JobRow key={j.id} job={j} model={model} />
+          ))}
+        </ul>
       )}
     </div>
   );
@@ -621,7 +627,7 @@ function Dashboards({ model, actions }: IProps) {
         </button>
       )}
       <div className="dp-SearchRow">
-        <h3 className="dp-SectionTitle">Dashboards of {model.membership?.name}</h3>
+        <h3 className="dp-SectionTitle dp-Grow">Dashboards of {model.membership?.name}</h3>
         <button
           className="dp-Button"
           onClick={() => void model.refreshDashboards()}

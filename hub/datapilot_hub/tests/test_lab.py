@@ -140,7 +140,13 @@ def test_an_analyst_uses_the_sidebar_in_jupyterlab(lab, tmp_path):
         pytest.skip(missing)
     hub, token = lab["hub"], lab["tokens"]["alice"]
     assert "alert-success" in hub_signup(hub, "alice", PASSWORD)
-    assert hub.upload(ORG, token, "cities", b"id,city\n1,Paris\n2,Lyon\n").status_code == 202
+    for mode, body in (
+        ("create", b"id,city\n1,Paris\n2,Lyon\n"),
+        ("replace", b"id,city\n3,Nice\n"),
+    ):
+        r = hub.upload(ORG, token, "cities", body, mode=mode)
+        assert r.status_code == 202, r.text
+        assert hub.wait_job(ORG, r.json()["job"]["id"], token)["state"] == "succeeded"
     notebook = {
         "cells": [
             {
@@ -214,6 +220,36 @@ def test_an_analyst_uses_the_sidebar_in_jupyterlab(lab, tmp_path):
     assert info["rows"] == 600_000
     assert info["report"]["columns"]["amount"]["invalid"]["count"] == 3
     assert hub.api("GET", f"/orgs/{ORG}/datasets/stations", token).json()["rows"] == 2
+    # rolled back from the panel: version 1 is current again
+    assert hub.api("GET", f"/orgs/{ORG}/datasets/cities", token).json()["version"] == 1
+    assert result["rolledBack"].startswith("Version 1 · 2 rows")
+    assert any("orders" in label for label in result["jobs"]), result["jobs"]
     (dashboard,) = hub.api("GET", f"/orgs/{ORG}/dashboards", token).json()["dashboards"]
     assert (dashboard["title"], dashboard["notebook"]) == ("Orders review", "analysis.ipynb")
     assert result["dashboardUrl"] == dashboard["url"]
+
+
+def test_the_organizations_jobs_are_listed_for_its_members(lab):
+    """GET /orgs/{org}/jobs, the sidebar's Jobs tab: members only, newest first."""
+    hub, alice, gary = lab["hub"], lab["tokens"]["alice"], lab["tokens"]["gary"]
+    r = hub.upload(ORG, alice, "listed", b"a,b\n1,2\n")
+    assert r.status_code == 202, r.text
+    newest = r.json()["job"]["id"]
+    hub.wait_job(ORG, newest, alice)
+    jobs = hub.api("GET", f"/orgs/{ORG}/jobs?limit=100", alice).json()["jobs"]
+    assert jobs[0]["id"] == newest and jobs[0]["dataset"] == "listed"
+    created = [j["created"] for j in jobs]
+    assert created == sorted(created, reverse=True)
+    assert hub.api("GET", f"/orgs/{ORG}/jobs?limit=1", alice).json()["jobs"] == [jobs[0]]
+    assert hub.api("GET", f"/orgs/{ORG}/jobs?state=active", alice).json()["jobs"] == []
+    # through the server extension, as the sidebar calls it
+    with httpx.Client(headers={"Authorization": f"token {alice}"}, timeout=30) as c:
+        r = c.get(lab["server"] + f"datapilot/api/v1/orgs/{ORG}/jobs")
+        assert r.status_code == 200 and r.json()["jobs"][0]["id"] == newest
+    # another organization's member: not even the organization is visible
+    r = hub.api("GET", f"/orgs/{ORG}/jobs", gary)
+    assert (r.status_code, r.json()["error"]) == (404, "not_found")
+    assert newest not in {j["id"] for j in hub.api("GET", "/orgs/globex/jobs", gary).json()["jobs"]}
+    for bad in ("limit=0", "limit=101", "limit=x", "state=done"):
+        r = hub.api("GET", f"/orgs/{ORG}/jobs?{bad}", alice)
+        assert (r.status_code, r.json()["error"]) == (400, "invalid_input"), bad

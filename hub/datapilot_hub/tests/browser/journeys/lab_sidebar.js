@@ -39,6 +39,8 @@ journey("lab", async ({ page, shot, check }) => {
   await panel.locator(".dp-FileInput").setInputFiles(INPUT.file);
   const dialog = page.locator(".jp-Dialog");
   await dialog.waitFor();
+  // (the dialog focuses the name once it is shown: type elsewhere only after that)
+  await page.waitForFunction(() => document.activeElement && document.activeElement.name === "dp-name");
   const name = dialog.locator('input[name="dp-name"]');
   check((await name.inputValue()) === INPUT.dataset, `named after the file: ${await name.inputValue()}`);
   await dialog.locator('textarea[name="dp-types"]').fill("code: string");
@@ -121,6 +123,7 @@ journey("lab", async ({ page, shot, check }) => {
   await panel.getByText("No dashboard published yet.").waitFor();
   await panel.getByRole("button", { name: "Publish this notebook…" }).click();
   await dialog.waitFor();
+  await page.waitForFunction(() => document.activeElement && document.activeElement.name === "dp-title");
   await dialog.locator('input[name="dp-title"]').fill(INPUT.dashboard);
   await shot("publish");
   await dialog.locator(".jp-mod-accept").click();
@@ -144,6 +147,21 @@ journey("lab", async ({ page, shot, check }) => {
   await shot("imported-from-workspace");
   await panelShot("list");
 
+  // versions: roll the seeded dataset (replaced once) back to its first version
+  await panel.locator(".dp-DatasetItem", { hasText: INPUT.seeded }).click();
+  await panel.getByRole("button", { name: "Roll back to version 1" }).click();
+  await panel.locator(".dp-Version", { hasText: "v1" }).locator(".dp-Current").waitFor();
+  const rolledBack = await text(panel, ".dp-DetailMeta");
+  await panel.getByRole("button", { name: "Back to datasets" }).click();
+
+  // the organization's jobs, the import from the panel among the ended ones
+  await panel.getByRole("tab", { name: "Jobs" }).click();
+  const ended = panel.getByRole("list", { name: "Recent jobs" });
+  await ended.locator(".dp-Job-succeeded", { hasText: INPUT.dataset }).first().waitFor();
+  const jobs = await ended.locator(".dp-JobLabel").allTextContents();
+  await panelShot("jobs");
+  await panel.getByRole("tab", { name: "Datasets" }).click();
+
   // the dark theme: the panel keeps its contrast (theme variables only)
   await page.locator(".lm-MenuBar-item", { hasText: "Settings" }).click();
   await page.locator(".lm-Menu-item", { hasText: "Theme" }).first().hover();
@@ -159,6 +177,6 @@ journey("lab", async ({ page, shot, check }) => {
   await page.getByRole("menuitem", { name: "JupyterLab Light", exact: true }).click();
 
   return {
-    org, badCells, badRows, types, previewRows, source, shape, progress: seen, uploadSeconds, dashboardUrl,
+    org, badCells, badRows, types, previewRows, source, shape, progress: seen, uploadSeconds, dashboardUrl, rolledBack, jobs,
   };
 });
