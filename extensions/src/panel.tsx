@@ -11,7 +11,8 @@ import {
   formatBytes,
   formatCount,
   isFinal,
-  percent
+  percent,
+  plural
 } from './util';
 
 /** What the panel asks of the application (commands it cannot run itself). */
@@ -261,12 +262,12 @@ function Datasets({ model, actions }: IProps): JSX.Element {
               <button
                 className="dp-DatasetItem"
                 onClick={() => void model.open(d.name)}
-                aria-label={`${d.name}: ${formatCount(d.rows)} rows, ${d.columns} columns, version ${d.version}`}
+                aria-label={`${d.name}: ${plural(d.rows, 'row')}, ${plural(d.columns, 'column')}, version ${d.version}`}
               >
                 <span className="dp-DatasetName">{d.name}</span>
                 <span className="dp-DatasetVersion">v{d.version}</span>
                 <span className="dp-DatasetMeta">
-                  {formatCount(d.rows)} rows · {d.columns} cols · {formatBytes(d.bytes)} ·{' '}
+                  {plural(d.rows, 'row')} · {plural(d.columns, 'col')} · {formatBytes(d.bytes)} ·{' '}
                   {formatAgo(d.updated)}
                 </span>
               </button>
@@ -306,7 +307,7 @@ function Detail({ model, actions }: IProps): JSX.Element {
       {d && (
         <>
           <p className="dp-DetailMeta">
-            Version {d.version} · {formatCount(d.rows)} rows · {d.columns.length} columns ·{' '}
+            Version {d.version} · {plural(d.rows, 'row')} · {plural(d.columns.length, 'column')} ·{' '}
             {formatBytes(d.bytes)} · updated {formatAgo(d.updated)}
           </p>
           <Section title="Schema">
@@ -499,7 +500,7 @@ function Versions({ model, dataset }: { model: DatapilotModel; dataset: IDataset
           <li key={v.version} className="dp-Version">
             <span className="dp-VersionNumber">v{v.version}</span>
             <span className="dp-Muted">
-              {formatCount(v.rows)} rows · {formatAgo(v.created)} · {v.created_by}
+              {plural(v.rows, 'row')} · {formatAgo(v.created)} · {v.created_by}
             </span>
             {v.current ? (
               <span className="dp-Current">current</span>

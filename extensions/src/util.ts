@@ -129,6 +129,11 @@ export function formatCount(n: number | null | undefined): string {
   return n.toLocaleString('en-US');
 }
 
+/** 1 -> "1 row", 1234 -> "1,234 rows". */
+export function plural(n: number | null | undefined, noun: string): string {
+  return `${formatCount(n)} ${n === 1 ? noun : `${noun}s`}`;
+}
+
 /** An ISO time as "3 min ago" (or the date, when older than a week). */
 export function formatAgo(iso: string | null | undefined, now: Date = new Date()): string {
   if (!iso) {

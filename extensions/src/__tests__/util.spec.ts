@@ -16,6 +16,7 @@ import {
   loadCode,
   parseTypeOverrides,
   percent,
+  plural,
   uploadOptions
 } from '../util';
 
@@ -103,6 +104,12 @@ describe('formatting', () => {
     expect(formatBytes(5 * 1024 ** 3)).toBe('5.0 GB');
     expect(formatBytes(200 * 1024 ** 2)).toBe('200 MB');
     expect(formatBytes(undefined)).toBe('—');
+  });
+
+  it('plurals', () => {
+    expect(plural(1, 'row')).toBe('1 row');
+    expect(plural(0, 'row')).toBe('0 rows');
+    expect(plural(1234, 'column')).toBe('1,234 columns');
   });
 
   it('counts', () => {
