@@ -22,28 +22,42 @@ export interface IImportForm {
 }
 
 /**
+ * A dialog's form: its values, kept as they are edited, are the dialog's value.
+ */
+abstract class FormBody<T extends object> extends ReactWidget {
+  constructor(protected form: T) {
+    super();
+  }
+
+  getValue(): T {
+    return { ...this.form };
+  }
+
+  /** The change handler of the field holding `key`. */
+  protected set(key: keyof T) {
+    return (event: React.ChangeEvent<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>) => {
+      this.form = { ...this.form, [key]: event.target.value };
+      this.update();
+    };
+  }
+}
+
+/**
  * The import options form: name, mode, sheet (workbooks), type overrides.
  */
-class ImportForm extends ReactWidget {
+class ImportForm extends FormBody<IImportForm> {
   constructor(
-    private form: IImportForm,
+    form: IImportForm,
     private readonly source: string,
     private readonly names: string[],
     private readonly error: string | null
   ) {
-    super();
+    super(form);
     this.addClass('dp-ImportForm');
   }
 
-  getValue(): IImportForm {
-    return { ...this.form };
-  }
-
   render(): JSX.Element {
-    const set = (key: keyof IImportForm) => (event: React.ChangeEvent<any>) => {
-      this.form = { ...this.form, [key]: event.target.value };
-      this.update();
-    };
+    const set = (key: keyof IImportForm) => this.set(key);
     const exists = this.names.includes(this.form.name);
     return (
       <div className="dp-Form">
@@ -169,25 +183,18 @@ export interface IPublishForm {
   description: string;
 }
 
-class PublishForm extends ReactWidget {
+class PublishForm extends FormBody<IPublishForm> {
   constructor(
-    private form: IPublishForm,
+    form: IPublishForm,
     private readonly path: string,
     private readonly org: string
   ) {
-    super();
+    super(form);
     this.addClass('dp-PublishForm');
   }
 
-  getValue(): IPublishForm {
-    return { ...this.form };
-  }
-
   render(): JSX.Element {
-    const set = (key: keyof IPublishForm) => (event: React.ChangeEvent<any>) => {
-      this.form = { ...this.form, [key]: event.target.value };
-      this.update();
-    };
+    const set = (key: keyof IPublishForm) => this.set(key);
     return (
       <div className="dp-Form">
         <p className="dp-Muted">

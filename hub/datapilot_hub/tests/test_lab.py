@@ -12,14 +12,13 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
 
 import httpx
 import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from .test_browser import BROWSER_DIR, CHROMIUM, _browser_missing
+from .test_browser import _browser_missing, journey
 from .utils import REPO, hub_signup
 
 pytestmark = pytest.mark.e2e
@@ -188,24 +187,7 @@ def test_an_analyst_uses_the_sidebar_in_jupyterlab(lab, tmp_path):
         "workspaceFile": "stations.csv",
         "dashboard": "Orders review",
     }
-    proc = subprocess.run(
-        ["node", str(BROWSER_DIR / "journeys" / "lab_sidebar.js")],
-        env={
-            **os.environ,
-            "HUB_URL": hub.url,
-            "SCREENSHOTS": str(SCREENSHOTS),
-            "CHROMIUM": CHROMIUM,
-            "JOURNEY_INPUT": json.dumps(inputs),
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=BROWSER_DIR,
-    )
-    assert proc.returncode == 0, (
-        f"the Lab journey failed:\n{proc.stderr}\n{proc.stdout}\nhub log:\n{hub.log_tail(30)}"
-    )
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = journey(hub, "lab_sidebar", shots=SCREENSHOTS, **inputs)
     print(json.dumps(result, indent=1))
     assert "Acme Corp" in result["org"] and "analyst" in result["org"]
     # the bar moved with the job's events, relayed by the server extension
