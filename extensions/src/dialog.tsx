@@ -19,6 +19,7 @@ export interface IImportForm {
   mode: string;
   sheet: string;
   types: string;
+  allowSchemaChange: boolean;
 }
 
 /**
@@ -101,6 +102,20 @@ class ImportForm extends FormBody<IImportForm> {
             ))}
           </select>
         </label>
+        {this.form.mode === 'append' && (
+          <label className="dp-Check">
+            <input
+              type="checkbox"
+              name="dp-allow-schema-change"
+              checked={this.form.allowSchemaChange}
+              onChange={event => {
+                this.form = { ...this.form, allowSchemaChange: event.target.checked };
+                this.update();
+              }}
+            />
+            <span>Allow new or missing columns (the dataset's schema changes)</span>
+          </label>
+        )}
         {isWorkbook(this.source) && (
           <label className="dp-Field">
             <span>Sheet</span>
@@ -143,7 +158,13 @@ export async function askImportOptions(
   source: string,
   names: string[]
 ): Promise<IImportRequest | null> {
-  let form: IImportForm = { name: datasetNameFor(source), mode: 'create', sheet: '', types: '' };
+  let form: IImportForm = {
+    name: datasetNameFor(source),
+    mode: 'create',
+    sheet: '',
+    types: '',
+    allowSchemaChange: false
+  };
   let error: string | null = null;
   for (;;) {
     const body = new ImportForm(form, source, names, error);
@@ -170,7 +191,11 @@ export async function askImportOptions(
       return {
         name,
         mode: form.mode,
-        options: uploadOptions({ sheet: form.sheet, types: types.types })
+        options: uploadOptions({
+          sheet: form.sheet,
+          types: types.types,
+          allowSchemaChange: form.mode === 'append' && form.allowSchemaChange
+        })
       };
     }
   }

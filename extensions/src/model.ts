@@ -372,6 +372,23 @@ export class DatapilotModel {
     this.emit();
   }
 
+  /**
+   * The jobs the Datasets tab shows: those running, and those started here that failed
+   * until their failure is dismissed.
+   */
+  get jobsInView(): ITrackedJob[] {
+    return this.jobs.filter(
+      j =>
+        !isFinal(j.state) ||
+        (j.state === 'failed' && this._labels.has(j.id) && !this._dismissed.has(j.id))
+    );
+  }
+
+  dismissJob(id: string): void {
+    this._dismissed.add(id);
+    this.emit();
+  }
+
   /** Whether the user may cancel a job: their own, or with data:delete. */
   mayCancel(job: IJob): boolean {
     return !isFinal(job.state) && (job.created_by === this.user || this.can('data:delete'));
@@ -462,4 +479,5 @@ export class DatapilotModel {
   private _jobEnded = new Signal<this, ITrackedJob>(this);
   private _sockets = new Map<string, WebSocket>();
   private _labels = new Map<string, string>();
+  private _dismissed = new Set<string>();
 }

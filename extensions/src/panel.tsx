@@ -213,7 +213,7 @@ function DropZone({ actions }: { actions: IPanelActions }): JSX.Element {
 
 function Datasets({ model, actions }: IProps): JSX.Element {
   const shown = filterDatasets(model.datasets, model.query);
-  const active = model.jobs.filter(j => !isFinal(j.state));
+  const active = model.jobsInView;
   return (
     <div className="dp-Datasets">
       {model.can('data:import') ? (
@@ -224,9 +224,14 @@ function Datasets({ model, actions }: IProps): JSX.Element {
         </p>
       )}
       {active.length > 0 && (
-        <ul className="dp-JobList" aria-label="Imports in progress">
+        <ul className="dp-JobList" aria-label="Your imports">
           {active.map(job => (
-            <JobRow key={job.id} job={job} model={model} />
+            <JobRow
+              key={job.id}
+              job={job}
+              model={model}
+              onDismiss={isFinal(job.state) ? () => model.dismissJob(job.id) : undefined}
+            />
           ))}
         </ul>
       )}
@@ -521,7 +526,15 @@ function Versions({ model, dataset }: { model: DatapilotModel; dataset: IDataset
   );
 }
 
-function JobRow({ job, model }: { job: ITrackedJob; model: DatapilotModel }) {
+function JobRow({
+  job,
+  model,
+  onDismiss
+}: {
+  job: ITrackedJob;
+  model: DatapilotModel;
+  onDismiss?: () => void;
+}) {
   const pct = percent(job.state === 'succeeded' ? 1 : job.progress);
   return (
     <li className={`dp-Job dp-Job-${job.state}`} aria-label={`Job ${job.label}`}>
@@ -546,7 +559,8 @@ function JobRow({ job, model }: { job: ITrackedJob; model: DatapilotModel }) {
         <div className="dp-Problem" role="alert">
           <p className="dp-ProblemMessage">{job.error}</p>
           <p className="dp-ProblemAdvice">
-            Fix the file or the import options (types, sheet, mode) and import it again.
+            Fix the file or the import options (name, mode, sheet, types) and import it
+            again.
           </p>
         </div>
       )}
@@ -557,6 +571,11 @@ function JobRow({ job, model }: { job: ITrackedJob; model: DatapilotModel }) {
         {job.state === 'succeeded' && job.dataset && (
           <button className="dp-Button" onClick={() => void model.open(job.dataset!)}>
             Open {job.dataset}
+          </button>
+        )}
+        {onDismiss && (
+          <button className="dp-Button" onClick={onDismiss}>
+            Dismiss
           </button>
         )}
         {!isFinal(job.state) && (

@@ -84,8 +84,12 @@ export function parseTypeOverrides(
 export function uploadOptions(form: {
   sheet?: string;
   types?: Record<string, string>;
+  allowSchemaChange?: boolean;
 }): Record<string, any> | null {
   const options: Record<string, any> = {};
+  if (form.allowSchemaChange) {
+    options.allow_schema_change = true;
+  }
   const sheet = (form.sheet || '').trim();
   if (sheet) {
     options.sheet = /^\d+$/.test(sheet) ? Number(sheet) : sheet;
@@ -206,8 +210,8 @@ export function adviceFor(code: string, status?: number): string {
     not_configured: 'This server is not connected to Datapilot: ask your administrator.',
     job_finished: 'The job had already ended.',
     job_running: 'Wait for the running job to end, or cancel it.',
-    schema_changed:
-      'The new file\'s columns differ: tick "allow schema change" or fix the file.'
+    schema_mismatch:
+      'The new file\'s columns differ: tick "Allow new or missing columns", or replace.'
   };
   if (advice[code]) {
     return advice[code];

@@ -85,6 +85,7 @@ describe('import options', () => {
       types: { a: 'date' }
     });
     expect(uploadOptions({ sheet: '*' })).toEqual({ sheet: '*' });
+    expect(uploadOptions({ allowSchemaChange: true })).toEqual({ allow_schema_change: true });
   });
 });
 

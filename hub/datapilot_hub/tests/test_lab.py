@@ -202,6 +202,9 @@ def test_an_analyst_uses_the_sidebar_in_jupyterlab(lab, tmp_path):
     assert info["rows"] == 600_000
     assert info["report"]["columns"]["amount"]["invalid"]["count"] == 3
     assert hub.api("GET", f"/orgs/{ORG}/datasets/stations", token).json()["rows"] == 2
+    # the refused append: the service's own message, and what to do
+    assert result["failure"].startswith("Appended columns differ from the dataset's"), result
+    assert "import it again" in result["advice"]
     # rolled back from the panel: version 1 is current again
     assert hub.api("GET", f"/orgs/{ORG}/datasets/cities", token).json()["version"] == 1
     assert result["rolledBack"].startswith("Version 1 · 2 rows")

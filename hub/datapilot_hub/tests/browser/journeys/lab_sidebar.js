@@ -147,6 +147,24 @@ journey("lab", async ({ page, shot, check }) => {
   await shot("imported-from-workspace");
   await panelShot("list");
 
+  // a refusal: appending a file whose columns differ; the panel shows the service's
+  // message and what to do
+  await page.locator('.jp-SideBar li.lm-TabBar-tab[data-id="filebrowser"]').click();
+  await page.locator(".jp-DirListing-item", { hasText: INPUT.workspaceFile }).first().click({ button: "right" });
+  await page.locator(".lm-Menu-item", { hasText: "Import into Datapilot" }).click();
+  await dialog.waitFor();
+  await page.waitForFunction(() => document.activeElement && document.activeElement.name === "dp-name");
+  await dialog.locator('input[name="dp-name"]').fill(INPUT.seeded);
+  await dialog.locator('select[name="dp-mode"]').selectOption("append");
+  await dialog.locator(".jp-mod-accept").click();
+  const failed = panel.locator(".dp-Job-failed").first();
+  await failed.waitFor({ timeout: 60000 });
+  const failure = await text(failed, ".dp-ProblemMessage");
+  const advice = await text(failed, ".dp-ProblemAdvice");
+  await panelShot("failed");
+  await failed.getByRole("button", { name: "Dismiss" }).click();
+  await failed.waitFor({ state: "detached" });
+
   // versions: roll the seeded dataset (replaced once) back to its first version
   await panel.locator(".dp-DatasetItem", { hasText: INPUT.seeded }).click();
   await panel.getByRole("button", { name: "Roll back to version 1" }).click();
@@ -155,7 +173,12 @@ journey("lab", async ({ page, shot, check }) => {
   await panel.getByRole("button", { name: "Back to datasets" }).click();
 
   // the organization's jobs, the import from the panel among the ended ones
-  await panel.getByRole("tab", { name: "Jobs" }).click();
+  // (by keyboard: the tabs move with the arrow keys)
+  await panel.getByRole("tab", { name: "Datasets" }).focus();
+  await page.keyboard.press("ArrowRight");
+  const jobsTab = panel.getByRole("tab", { name: "Jobs" });
+  check((await jobsTab.getAttribute("aria-selected")) === "true", "ArrowRight selects the Jobs tab");
+  check(await jobsTab.evaluate((el) => el === document.activeElement), "and moves the focus to it");
   const ended = panel.getByRole("list", { name: "Recent jobs" });
   await ended.locator(".dp-Job-succeeded", { hasText: INPUT.dataset }).first().waitFor();
   const jobs = await ended.locator(".dp-JobLabel").allTextContents();
@@ -178,5 +201,6 @@ journey("lab", async ({ page, shot, check }) => {
 
   return {
     org, badCells, badRows, types, previewRows, source, shape, progress: seen, uploadSeconds, dashboardUrl, rolledBack, jobs,
+    failure, advice,
   };
 });
