@@ -14,7 +14,7 @@ import {
   IUpload
 } from './api';
 import { DatapilotError, jobEventsUrl } from './request';
-import { adviceFor, can, isFinal } from './util';
+import { adviceFor, can, isFinal, mayCancel } from './util';
 
 /** An error as the panel shows it: the service's message and what to do. */
 export interface IProblem {
@@ -391,7 +391,7 @@ export class DatapilotModel {
 
   /** Whether the user may cancel a job: their own, or with data:delete. */
   mayCancel(job: IJob): boolean {
-    return !isFinal(job.state) && (job.created_by === this.user || this.can('data:delete'));
+    return mayCancel(job, this.user, this.membership?.permissions);
   }
 
 

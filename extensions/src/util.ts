@@ -230,6 +230,15 @@ export function can(permissions: string[] | undefined, permission: string): bool
   return !!permissions && permissions.includes(permission);
 }
 
+/** Whether a user may cancel a job: their own while it runs, anyone's with data:delete. */
+export function mayCancel(
+  job: { state: string; created_by: string },
+  user: string,
+  permissions: string[] | undefined
+): boolean {
+  return !isFinal(job.state) && (job.created_by === user || can(permissions, 'data:delete'));
+}
+
 /** A cell value for the preview grid. */
 export function cellText(value: unknown): string {
   if (value === null || value === undefined) {

@@ -14,6 +14,7 @@ import {
   isImportable,
   isWorkbook,
   loadCode,
+  mayCancel,
   parseTypeOverrides,
   percent,
   plural,
@@ -165,6 +166,16 @@ describe('jobs, search, permissions, advice', () => {
     expect(can(['data:read', 'data:import'], 'data:import')).toBe(true);
     expect(can(['data:read'], 'data:import')).toBe(false);
     expect(can(undefined, 'data:read')).toBe(false);
+  });
+
+  it('cancel: one\'s own running job, or anyone\'s with data:delete', () => {
+    const analyst = ['data:read', 'data:import'];
+    const manager = [...analyst, 'data:delete'];
+    const running = { state: 'running', created_by: 'bob' };
+    expect(mayCancel(running, 'bob', analyst)).toBe(true);
+    expect(mayCancel(running, 'alice', analyst)).toBe(false);
+    expect(mayCancel(running, 'alice', manager)).toBe(true);
+    expect(mayCancel({ ...running, state: 'succeeded' }, 'bob', manager)).toBe(false);
   });
 
   it('says what to do', () => {

@@ -199,6 +199,12 @@ journey("lab", async ({ page, shot, check }) => {
   await page.locator(".lm-Menu-item", { hasText: "Theme" }).first().hover();
   await page.getByRole("menuitem", { name: "JupyterLab Light", exact: true }).click();
 
+  // the commands are in the palette
+  await page.keyboard.press("Control+Shift+C");
+  await page.locator(".lm-CommandPalette-input").fill("Datapilot: Show Jobs");
+  await page.keyboard.press("Enter");
+  await panel.getByRole("tab", { name: "Jobs", selected: true }).waitFor();
+
   return {
     org, badCells, badRows, types, previewRows, source, shape, progress: seen, uploadSeconds, dashboardUrl, rolledBack, jobs,
     failure, advice,
