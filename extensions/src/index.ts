@@ -99,6 +99,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     const panel = new DatapilotPanel(model, {
       uploadFiles: files => void uploadFiles(files),
+      importPaths: paths => {
+        const path = paths.find(isImportable);
+        if (path) {
+          void commands.execute(CommandIDs.importFile, { path });
+        } else {
+          void showDialog({
+            title: 'Import into Datapilot',
+            body: 'Datapilot imports CSV, TSV, Excel (.xlsx, .xls, .ods) and Parquet files.',
+            buttons: [Dialog.okButton()]
+          });
+        }
+      },
       insertCode: name => void commands.execute(CommandIDs.insertCode, { name }),
       canInsert: () => activeNotebook() !== null,
       publish: () => void commands.execute(CommandIDs.publish),

@@ -1,5 +1,9 @@
 import { ReactWidget } from '@jupyterlab/apputils';
 
+import { Drag } from '@lumino/dragdrop';
+
+import { Message } from '@lumino/messaging';
+
 import * as React from 'react';
 
 import { IColumn, IDataset, IReport, IRows } from './api';
@@ -15,10 +19,15 @@ import {
   plural
 } from './util';
 
+/** The Lab file browser's drag data: the paths of the items dragged. */
+const CONTENTS_MIME = 'application/x-jupyter-icontents';
+
 /** What the panel asks of the application (commands it cannot run itself). */
 export interface IPanelActions {
   /** Ask for the import options of files from the computer, then upload them. */
   uploadFiles(files: File[]): void;
+  /** Import files of the workspace dropped from the Lab's file browser. */
+  importPaths(paths: string[]): void;
   /** Put `df = dp.load(name)` into the active notebook. */
   insertCode(name: string): void;
   /** Whether a notebook is there to insert into. */
@@ -44,6 +53,47 @@ export class DatapilotPanel extends ReactWidget {
 
   render(): JSX.Element {
     return <Panel model={this.model} actions={this.actions} />;
+  }
+
+  /** Files dragged from the Lab's file browser (Lumino drag events, not the browser's). */
+  handleEvent(event: Event): void {
+    const drag = event as Drag.Event;
+    if (!drag.mimeData?.hasData(CONTENTS_MIME) || !this.model.can('data:import')) {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    switch (event.type) {
+      case 'lm-dragenter':
+      case 'lm-dragover':
+        // the file browser offers 'move' only (and does nothing after the drop): the
+        // file stays where it is, a copy goes to Datapilot
+        drag.dropAction = drag.proposedAction;
+        this.node.classList.add('dp-mod-dropTarget');
+        break;
+      case 'lm-dragleave':
+        this.node.classList.remove('dp-mod-dropTarget');
+        break;
+      case 'lm-drop':
+        this.node.classList.remove('dp-mod-dropTarget');
+        drag.dropAction = drag.proposedAction;
+        this.actions.importPaths(drag.mimeData.getData(CONTENTS_MIME) as string[]);
+        break;
+    }
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    for (const type of ['lm-dragenter', 'lm-dragleave', 'lm-dragover', 'lm-drop']) {
+      this.node.addEventListener(type, this);
+    }
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    for (const type of ['lm-dragenter', 'lm-dragleave', 'lm-dragover', 'lm-drop']) {
+      this.node.removeEventListener(type, this);
+    }
+    super.onBeforeDetach(msg);
   }
 
   dispose(): void {
@@ -192,7 +242,10 @@ function DropZone({ actions }: { actions: IPanelActions }): JSX.Element {
         take(event.dataTransfer.files);
       }}
     >
-      <span>Drop a CSV, TSV, Excel or Parquet file here, or</span>{' '}
+      <span>
+        Drop a CSV, TSV, Excel or Parquet file here (from your computer or the file browser),
+        or
+      </span>{' '}
       <button className="dp-Button dp-Button-primary" onClick={() => input.current?.click()}>
         Upload a file…
       </button>

@@ -147,11 +147,21 @@ journey("lab", async ({ page, shot, check }) => {
   await shot("imported-from-workspace");
   await panelShot("list");
 
-  // a refusal: appending a file whose columns differ; the panel shows the service's
-  // message and what to do
+  // a refusal: appending a file whose columns differ, dragged from the file browser onto
+  // the panel (moved to the right sidebar, so that both show); the panel shows the
+  // service's message and what to do
+  await tab.click({ button: "right" });
+  await page.getByRole("menuitem", { name: /Switch Sidebar Side/ }).click();
   await page.locator('.jp-SideBar li.lm-TabBar-tab[data-id="filebrowser"]').click();
-  await page.locator(".jp-DirListing-item", { hasText: INPUT.workspaceFile }).first().click({ button: "right" });
-  await page.locator(".lm-Menu-item", { hasText: "Import into Datapilot" }).click();
+  await panel.locator(".dp-Drop").waitFor();
+  const from = await page.locator(".jp-DirListing-item", { hasText: INPUT.workspaceFile }).first().boundingBox();
+  const target = await panel.locator(".dp-Drop").boundingBox();
+  await page.mouse.move(from.x + 30, from.y + from.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(from.x + 60, from.y + from.height / 2, { steps: 5 });
+  await page.mouse.move(target.x + target.width / 2, target.y + target.height / 2, { steps: 15 });
+  await shot("drag-from-file-browser");
+  await page.mouse.up();
   await dialog.waitFor();
   await page.waitForFunction(() => document.activeElement && document.activeElement.name === "dp-name");
   await dialog.locator('input[name="dp-name"]').fill(INPUT.seeded);
@@ -164,6 +174,10 @@ journey("lab", async ({ page, shot, check }) => {
   await panelShot("failed");
   await failed.getByRole("button", { name: "Dismiss" }).click();
   await failed.waitFor({ state: "detached" });
+  // back to the left
+  await tab.click({ button: "right" });
+  await page.getByRole("menuitem", { name: /Switch Sidebar Side/ }).click();
+  if (!(await panel.isVisible())) await tab.click();
 
   // versions: roll the seeded dataset (replaced once) back to its first version
   await panel.locator(".dp-DatasetItem", { hasText: INPUT.seeded }).click();
