@@ -3,6 +3,7 @@
 from . import (
     aggregate,
     audit,
+    dashboards,
     datasets,
     insights,
     invitations,
@@ -21,6 +22,7 @@ default_handlers = [
     *datasets.default_handlers,
     *insights.default_handlers,
     *visualizations.default_handlers,
+    *dashboards.default_handlers,
     *aggregate.default_handlers,
     *jobs.default_handlers,
     *audit.default_handlers,
