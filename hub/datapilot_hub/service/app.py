@@ -38,6 +38,7 @@ from ..domain.org_settings import OrgSettingsService
 from ..domain.orgs import OrgService
 from ..domain.plans import DEFAULT_PLANS, Plans, validate_plans
 from ..domain.servers import ServerWatcher
+from ..domain.transform import TransformService
 from ..hubapi import HubClient
 from ..ratelimit import DEFAULT_RATE_LIMITS, parse_rate_limits, rate_limiter_from_config
 from ..storage import storage_from_config
@@ -718,6 +719,14 @@ class DataService(Application):
         self.jobs = JobRunner(self.catalog, self.storage, self.job_workers)
         self.ingestor = Ingestor(
             self.catalog, self.storage, self.limits, str(self.dp_config.tmp_dir)
+        )
+        self.transforms = TransformService(
+            self.catalog,
+            self.storage,
+            self.datasets,
+            self.ingestor,
+            self.jobs,
+            lambda: compute.get_client(self.dp_config),
         )
         self.jobs.sweep_stale()
         self._clean_tmp()

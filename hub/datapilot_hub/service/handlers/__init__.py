@@ -10,6 +10,7 @@ from . import (
     orgs,
     settings,
     system,
+    transform,
     visualizations,
 )
 
@@ -22,6 +23,7 @@ default_handlers = [
     *insights.default_handlers,
     *visualizations.default_handlers,
     *aggregate.default_handlers,
+    *transform.default_handlers,
     *jobs.default_handlers,
     *audit.default_handlers,
 ]
