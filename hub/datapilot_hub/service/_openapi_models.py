@@ -164,6 +164,25 @@ _COLUMN = _object(
     }
 )
 
+_RECIPE = _object(
+    {
+        "name": DATASET_NAME.json_schema(),
+        "source": DATASET_NAME.json_schema(),
+        "steps": {"type": "array", "items": _JSON_OBJECT},
+        "output": DATASET_NAME.json_schema(),
+        "versions": {
+            "type": "object",
+            "additionalProperties": {"type": "integer"},
+            "description": "dataset -> the version a run reads",
+        },
+        "auto_refresh": {"type": "boolean"},
+        "created_by": _STRING,
+        "created": _TIME,
+        "updated": _TIME,
+        "last_job": nullable(_STRING),
+        "last_error": nullable(_STRING),
+    }
+)
 _AUDIT_EVENT = _object(
     {
         "id": _COUNT,
@@ -380,6 +399,11 @@ MODELS: dict[str, dict[str, Any]] = {
             "rows": {"type": "array", "items": _JSON_OBJECT},
         }
     ),
+    "Recipe": _RECIPE,
+    "Recipes": _object({"recipes": {"type": "array", "items": _RECIPE}}),
+    "RecipeRun": _object(
+        {"job": ref("Job"), "dataset": DATASET_NAME.json_schema(), "recipe": _RECIPE}
+    ),
     "AuditEvents": _object(
         {
             "events": {"type": "array", "items": _AUDIT_EVENT},
@@ -575,6 +599,26 @@ TRANSFORM = {
     ),
     "additionalProperties": False,
     "description": "output is required unless preview is true",
+}
+
+RECIPE_SAVE = {
+    **_object(
+        {
+            "source": DATASET_NAME.json_schema(),
+            "steps": TRANSFORM["properties"]["steps"],
+            "output": {
+                "anyOf": [
+                    DATASET_NAME.json_schema(),
+                    {
+                        **_object({"name": DATASET_NAME.json_schema()}),
+                        "additionalProperties": False,
+                    },
+                ]
+            },
+        },
+        {"auto_refresh": {"type": "boolean"}},
+    ),
+    "additionalProperties": False,
 }
 
 ROLLBACK = _object({"version": {"type": "integer"}})

@@ -38,7 +38,7 @@ from ..domain.org_settings import OrgSettingsService
 from ..domain.orgs import OrgService
 from ..domain.plans import DEFAULT_PLANS, Plans, validate_plans
 from ..domain.servers import ServerWatcher
-from ..domain.transform import TransformService
+from ..domain.transform import SavedRecipes, TransformService
 from ..hubapi import HubClient
 from ..ratelimit import DEFAULT_RATE_LIMITS, parse_rate_limits, rate_limiter_from_config
 from ..storage import storage_from_config
@@ -728,6 +728,9 @@ class DataService(Application):
             self.jobs,
             lambda: compute.get_client(self.dp_config),
         )
+        self.recipes = SavedRecipes(self.catalog, self.transforms)
+        # a new version of a source refreshes the recipes that ask for it
+        self.ingestor.on_publish = self.recipes.on_publish
         self.jobs.sweep_stale()
         self._clean_tmp()
         self.audit = AuditLog(

@@ -284,3 +284,128 @@ def test_cancel_stops_the_dask_work(hub, world):
         hub, alice, {"steps": [{"op": "select", "columns": ["id"]}], "output": {"name": "ids"}}
     )
     assert job["state"] == "succeeded", job
+
+
+# ---- saved recipes ----------------------------------------------------------------------
+
+ORDERS = pd.DataFrame({"id": [1, 2, 3, 4], "region": ["n", "s", "n", "x"], "amount": [1, 2, 3, 4]})
+SAVED = {
+    "source": "orders",
+    "steps": [
+        {"op": "filter", "expr": "region != 'x'"},
+        {"op": "group_by", "by": ["region"], "aggs": {"amount": ["sum"]}},
+        {"op": "sort", "by": ["region"]},
+    ],
+    "output": "orders_by_region",
+}
+
+
+def recipe_api(hub, token, method, path="", **kw):
+    return hub.api(method, f"/orgs/acme/recipes{path}", token, **kw)
+
+
+def wait_version(hub, token, name, version, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = hub.api("GET", f"/orgs/acme/datasets/{name}", token, check=False)
+        if r.status_code == 200 and r.json()["version"] >= version:
+            return r.json()
+        time.sleep(0.2)
+    raise TimeoutError(f"{name} never got version {version}")
+
+
+def test_a_saved_recipe_runs_again_and_refreshes(hub, world):
+    tokens = world["tokens"]
+    alice = tokens["alice"]
+    upload(hub, "acme", alice, "orders", ORDERS)
+    r = recipe_api(hub, alice, "PUT", "/by_region", json=SAVED)
+    assert r.status_code == 201, r.text
+    assert r.headers["Location"].endswith("/orgs/acme/recipes/by_region")
+    assert r.json()["versions"] == {"orders": 1} and r.json()["auto_refresh"] is False
+    assert recipe_api(hub, alice, "PUT", "/by_region", json=SAVED).status_code == 200
+    listed = recipe_api(hub, tokens["vera"], "GET").json()["recipes"]
+    assert [x["name"] for x in listed] == ["by_region"]
+    assert recipe_api(hub, tokens["vera"], "GET", "/by_region").json()["steps"] == SAVED["steps"]
+    # runs: the first creates the output, the next make new versions of it
+    r = recipe_api(hub, alice, "POST", "/by_region/run")
+    assert r.status_code == 202, r.text
+    job = hub.wait_job("acme", r.json()["job"]["id"], alice)
+    assert job["state"] == "succeeded", job
+    assert read(hub, alice, "orders_by_region")["amount_sum"].tolist() == [4, 2]
+    # a new version of the source: a run still reads the saved version, a refresh the new
+    bigger = pd.concat([ORDERS, pd.DataFrame({"id": [5], "region": ["s"], "amount": [10]})])
+    r = hub.upload("acme", alice, "orders", csv(bigger), "orders.csv", mode="replace")
+    assert hub.wait_job("acme", r.json()["job"]["id"], alice)["state"] == "succeeded"
+    job = hub.wait_job(
+        "acme", recipe_api(hub, alice, "POST", "/by_region/run").json()["job"]["id"], alice
+    )
+    assert job["state"] == "succeeded" and job["result"]["version"] == 2
+    assert read(hub, alice, "orders_by_region")["amount_sum"].tolist() == [4, 2]
+    r = recipe_api(hub, alice, "POST", "/by_region/refresh")
+    assert r.status_code == 202, r.text
+    assert r.json()["recipe"]["versions"] == {"orders": 2}
+    job = hub.wait_job("acme", r.json()["job"]["id"], alice)
+    assert job["state"] == "succeeded", job
+    assert read(hub, alice, "orders_by_region")["amount_sum"].tolist() == [4, 12]
+    lineage = hub.api("GET", "/orgs/acme/datasets/orders_by_region/versions", alice).json()[
+        "versions"
+    ][-1]["lineage"]
+    assert lineage["recipe"]["name"] == "by_region"
+    assert lineage["sources"] == [{"dataset": "orders", "version": 2}]
+
+
+def test_saved_recipes_refuse_what_a_run_refuses(hub, world):
+    tokens = world["tokens"]
+    bad = dict(SAVED, steps=[{"op": "filter", "expr": "regio = 'n'"}])
+    r = recipe_api(hub, tokens["alice"], "PUT", "/bad", json=bad)
+    assert r.status_code == 400 and r.json()["details"]["step"] == 0
+    stolen = dict(SAVED, steps=[{"op": "join", "with": "secret", "on": ["id"]}])
+    assert recipe_api(hub, tokens["alice"], "PUT", "/bad", json=stolen).status_code == 404
+    assert recipe_api(hub, tokens["vera"], "PUT", "/bad", json=SAVED).status_code == 403
+    assert recipe_api(hub, tokens["vera"], "POST", "/by_region/run").status_code == 403
+    assert recipe_api(hub, tokens["vera"], "DELETE", "/by_region").status_code == 403
+    # another organization's member sees no recipes at all
+    for method, path in (("GET", ""), ("GET", "/by_region"), ("POST", "/by_region/refresh")):
+        r = hub.api(method, f"/orgs/acme/recipes{path}", tokens["gary"])
+        assert r.status_code == 404, (method, path)
+    # and globex's recipes are not acme's
+    assert hub.api("GET", "/orgs/globex/recipes/by_region", tokens["gary"]).status_code == 404
+    assert recipe_api(hub, tokens["alice"], "GET", "/bad").status_code == 404
+    r = recipe_api(hub, tokens["alice"], "POST", "/by_region/run", json={"x": 1})
+    assert r.status_code == 400
+
+
+def test_auto_refresh_follows_new_versions_and_stops_at_a_cycle(hub, world):
+    alice = world["tokens"]["alice"]
+    upload(hub, "acme", alice, "events", ORDERS)
+    auto = dict(SAVED, source="events", output="events_by_region", auto_refresh=True)
+    assert recipe_api(hub, alice, "PUT", "/events_auto", json=auto).status_code == 201
+    # a recipe that reads its own output: each run would start the next
+    loop = {
+        "source": "events",
+        "steps": [{"op": "filter", "expr": "amount > 0"}],
+        "output": "events",
+        "auto_refresh": True,
+    }
+    assert recipe_api(hub, alice, "PUT", "/events_loop", json=loop).status_code == 201
+    r = hub.upload("acme", alice, "events", csv(ORDERS.head(2)), "events.csv", mode="replace")
+    assert hub.wait_job("acme", r.json()["job"]["id"], alice)["state"] == "succeeded"
+    # the upload (v2) refreshes both; events_loop's run makes events v3, which refreshes
+    # events_auto again but not events_loop (already in the chain)
+    described = wait_version(hub, alice, "events", 3)
+    assert described["versions"][-1]["lineage"]["recipe"]["name"] == "events_loop"
+    deadline = time.monotonic() + 60
+    while True:
+        out = hub.api("GET", "/orgs/acme/datasets/events_by_region", alice, check=False)
+        if out.status_code == 200:
+            sources = out.json()["versions"][-1]["lineage"]["sources"]
+            if sources == [{"dataset": "events", "version": 3}]:
+                break
+        assert time.monotonic() < deadline, out.text
+        time.sleep(0.2)
+    time.sleep(3)
+    assert hub.api("GET", "/orgs/acme/datasets/events", alice).json()["version"] == 3
+    saved = recipe_api(hub, alice, "GET", "/events_auto").json()
+    assert saved["versions"] == {"events": 3} and saved["last_job"]
+    assert recipe_api(hub, alice, "DELETE", "/events_loop").status_code == 204
+    assert recipe_api(hub, alice, "GET", "/events_loop").status_code == 404

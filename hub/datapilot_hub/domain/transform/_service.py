@@ -20,10 +20,11 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+from sqlalchemy import select
 
 from datapilot_contract import check_dataset_name
 
-from ...catalog import Catalog, Dataset
+from ...catalog import Catalog, Dataset, Job
 from ...errors import DatapilotError, bad_request, checked, not_found
 from ...storage import Storage
 from ..datasets import DatasetService
@@ -132,20 +133,27 @@ class TransformService:
     # ---- checks --------------------------------------------------------------------
 
     def check_steps(
-        self, ctx, source: str, steps: Any, version: Any = None
+        self, ctx, source: str, steps: Any, version: Any = None, pins: dict | None = None
     ) -> tuple[dict[str, Any], Recipe]:
         """The source version and the checked recipe (400 naming the step, 404s).
 
         A ``join`` resolves its dataset in the caller's organization only: another
-        organization's dataset is the same 404 as one that does not exist.
+        organization's dataset is the same 404 as one that does not exist. ``pins``
+        (dataset -> version) gives the versions to read where neither ``version`` nor
+        a join's own ``version`` says.
         """
         ctx.require("data:transform")
         if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
             raise bad_request("version", "version must be a version number.")
-        info = self.datasets.version_info(ctx, source, version)
+        pins = pins or {}
+        info = self.datasets.version_info(
+            ctx, source, version if version is not None else pins.get(source)
+        )
 
         def resolve(name: str, version: int | None) -> dict[str, Any]:
-            return self.datasets.version_info(ctx, name, version)
+            return self.datasets.version_info(
+                ctx, name, version if version is not None else pins.get(name)
+            )
 
         return info, check_recipe(steps, info["schema"], resolve)
 
@@ -195,6 +203,8 @@ class TransformService:
     def run(self, plan: TransformPlan, handle: JobHandle) -> dict[str, Any]:
         """Run a plan to its published version (in a job's thread)."""
         started = time.monotonic()
+        if plan.recipe_name is not None:
+            plan.mode = self._after_earlier_writers(plan, handle)
         req = IngestRequest(
             org_id=plan.org_id,
             dataset=plan.output,
@@ -244,6 +254,33 @@ class TransformService:
         handle.progress(0.999, force=True)
         self.ingestor.publish([staged], handle.id)
         return {**staged.result(), "sources": plan.sources, "recipe": plan.recipe_name}
+
+    def _after_earlier_writers(self, plan: TransformPlan, handle: JobHandle) -> str:
+        """Wait for the jobs started before this one that write the same dataset, then
+        say how to write it: a saved recipe's run makes a new version of its output
+        whatever ran before (two refreshes in a row would otherwise both create it, or
+        both replace one version, and the second would fail)."""
+        with self.catalog.session(plan.org_id) as db:
+            me = Job.find(db, plan.org_id, handle.id)
+            created = me.created if me is not None else None
+        while created is not None:
+            with self.catalog.session(plan.org_id) as db:
+                earlier = db.scalar(
+                    select(Job.id).where(
+                        Job.organization_id == plan.org_id,
+                        Job.dataset_name == plan.output,
+                        Job.state.in_(("queued", "running")),
+                        Job.created < created,
+                        Job.id != handle.id,
+                    )
+                )
+            if earlier is None:
+                break
+            handle.progress(0.0, force=True)
+            time.sleep(0.2)
+        with self.catalog.session(plan.org_id) as db:
+            ds = Dataset.find(db, plan.org_id, plan.output)
+            return "replace" if ds is not None and ds.current_version is not None else "create"
 
     def build(self, plan: TransformPlan, source: Any = None) -> Any:
         """The recipe's lazy dask DataFrame (``source``: another frame of the source)."""

@@ -8,6 +8,7 @@ from . import (
     invitations,
     jobs,
     orgs,
+    recipes,
     settings,
     system,
     transform,
@@ -24,6 +25,7 @@ default_handlers = [
     *visualizations.default_handlers,
     *aggregate.default_handlers,
     *transform.default_handlers,
+    *recipes.default_handlers,
     *jobs.default_handlers,
     *audit.default_handlers,
 ]
