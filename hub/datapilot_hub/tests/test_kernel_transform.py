@@ -43,8 +43,8 @@ t = (dp.transform("sales").dropna(["amount"]).filter("region != 'x'")
 print("steps", json.dumps([s["op"] for s in t.steps]))
 print("repr", repr(t).splitlines()[0], len(repr(t).splitlines()))
 head = dp.transform("sales").filter("region != 'x'").sort("id").preview(n=3)
-print("preview", list(head["id"]), list(head.columns)[:2], str(head["id"].dtype))
-print("datasets before", sorted(dp.datasets()["name"]))
+print("preview", head["id"].tolist(), list(head.columns)[:2], str(head["id"].dtype))
+print("before", sorted(dp.datasets()["name"]))
 info = t.save("sales_by_segment")
 print("saved", info["name"], info["version"], info["rows"])
 print("lineage", json.dumps(info["versions"][-1]["lineage"]["recipe"]["steps"] == t.steps))
@@ -72,7 +72,7 @@ def test_dp_transform_builds_previews_and_saves(scenario):
     assert lines["steps"] == ('["drop_null", "filter", "derive", "join", "group_by", "sort"]')
     assert lines["repr"] == "dp.transform('sales') 7"
     assert lines["preview"] == "[1, 3, 4] ['id', 'region'] Int64"
-    assert lines["datasets before"] == "['customers', 'sales']"
+    assert lines["before"] == "['customers', 'sales']"
     name, version, rows = lines["saved"].split()
     assert (name, version) == ("sales_by_segment", "1") and int(rows) == 4
     assert lines["lineage"] == "true"
