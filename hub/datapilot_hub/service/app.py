@@ -727,6 +727,7 @@ class DataService(Application):
             self.ingestor,
             self.jobs,
             lambda: compute.get_client(self.dp_config),
+            self.quotas.record_job,
         )
         self.recipes = SavedRecipes(self.catalog, self.transforms)
         # a new version of a source refreshes the recipes that ask for it

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from datapilot_contract import check_dataset_name
 
 from ...catalog import Catalog, Dataset, Job
-from ...errors import DatapilotError, bad_request, checked, not_found
+from ...errors import DatapilotError, bad_request, checked
 from ...storage import Storage
 from ..datasets import DatasetService
 from ..expressions import ExpressionError
@@ -112,6 +112,9 @@ class TransformService:
         Runs the jobs.
     client : callable
         Gives the ``distributed.Client`` (started on first use).
+    meter : callable, optional
+        ``meter(org_id, user, {"id", "seconds", "result"})`` after every job, as
+        :meth:`Plans.record_job` takes it (compute time, rows written, storage).
     """
 
     def __init__(
@@ -122,6 +125,7 @@ class TransformService:
         ingestor: Ingestor,
         jobs: JobRunner,
         client: Callable[[], Any],
+        meter: Callable[[int, str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.catalog = catalog
         self.storage = storage
@@ -129,6 +133,7 @@ class TransformService:
         self.ingestor = ingestor
         self.jobs = jobs
         self.client = client
+        self.meter = meter
 
     # ---- checks --------------------------------------------------------------------
 
@@ -174,30 +179,34 @@ class TransformService:
             raise bad_request(unknown[0], f"Unknown field(s): {', '.join(unknown)}.")
         info, recipe = self.check_steps(ctx, name, body.get("steps"), body.get("version"))
         output, mode = check_output(body.get("output"))
-        self.check_target(ctx, output, mode)
+        self.datasets.check_target(ctx, output, mode, others="replace")
         return TransformPlan(ctx.org_id, ctx.caller.name, info, recipe, output, mode)
-
-    def check_target(self, ctx, output: str, mode: str) -> None:
-        """409 when ``create`` finds the dataset, 404 when ``replace`` does not."""
-        with self.catalog.session(ctx.org_id) as db:
-            ds = Dataset.find(db, ctx.org_id, output)
-            visible = ds is not None and ds.current_version is not None
-        if mode == "create" and visible:
-            raise DatapilotError(
-                409,
-                "dataset_exists",
-                f"A dataset named {output!r} already exists; use mode replace.",
-                dataset=output,
-            )
-        if mode == "replace" and not visible:
-            raise not_found("dataset", output)
 
     # ---- the job -------------------------------------------------------------------
 
     def submit(self, ctx, plan: TransformPlan) -> dict[str, Any]:
         """Create the job (kind ``transform``) and start it; returns its model."""
         job = self.jobs.create(ctx, "transform", plan.output, plan.params())
-        self.jobs.submit(job["id"], plan.org_id, lambda handle: self.run(plan, handle))
+
+        def work(handle: JobHandle) -> dict[str, Any]:
+            started, result = time.monotonic(), None
+            try:
+                result = self.run(plan, handle)
+                return result
+            finally:
+                if self.meter is not None:
+                    seconds = time.monotonic() - started
+                    try:
+                        self.meter(
+                            plan.org_id,
+                            plan.user,
+                            {"id": handle.id, "seconds": seconds, "result": result},
+                        )
+                    except Exception:
+                        # metering must never fail the job it measures
+                        log.exception("Could not record the usage of job %s", handle.id)
+
+        self.jobs.submit(job["id"], plan.org_id, work)
         return job
 
     def run(self, plan: TransformPlan, handle: JobHandle) -> dict[str, Any]:
