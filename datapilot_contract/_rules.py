@@ -33,6 +33,8 @@ INVALID_MODE = "invalid_mode"
 #: How an upload becomes a dataset version: ``create`` (refused if the dataset exists),
 #: ``replace`` (a new version of these rows only) or ``append`` (the old rows and these).
 MODES: tuple[str, ...] = ("create", "replace", "append")
+#: How a transformation writes its output: a new dataset, or a new version of one.
+OUTPUT_MODES: tuple[str, ...] = ("create", "replace")
 
 # JupyterHub keeps user names in a 255-character column
 USER_NAME_MAX_LENGTH = 255
@@ -307,6 +309,26 @@ def user_name_json_schema() -> dict[str, Any]:
         " characters, lowercase, Unicode NFKC, not only dots, not starting with 'service:', at"
         " most 255 characters",
     }
+
+
+def check_output_mode(value: Any, field: str = "output.mode") -> str:
+    """Return ``value`` if it is a transformation's output mode (:data:`OUTPUT_MODES`), else
+    raise :class:`ContractError`.
+
+    Parameters
+    ----------
+    value : Any
+        A candidate mode.
+    field : str
+        Where it came from, for the error.
+    """
+    if not isinstance(value, str) or value not in OUTPUT_MODES:
+        raise ContractError(
+            field,
+            INVALID_MODE,
+            f"{field} must be one of {', '.join(OUTPUT_MODES)}, not {_shown(value)}.",
+        )
+    return value
 
 
 def check_mode(value: Any, field: str = "mode") -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from datapilot_contract import check_output_mode
+
 from . import _calls
-from ._errors import DatapilotError
-from ._validation import validate_name
+from ._validation import checked, validate_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,12 +25,7 @@ if TYPE_CHECKING:
 
 def _check_output(name: str, mode: str) -> None:
     validate_name(name)
-    if mode not in ("create", "replace"):
-        raise DatapilotError(
-            f"mode must be 'create' or 'replace', not {mode!r}.",
-            code="invalid_mode",
-            details={"field": "mode"},
-        )
+    checked(check_output_mode, mode, "mode")
 
 
 def _names(columns: Any) -> list[str]:

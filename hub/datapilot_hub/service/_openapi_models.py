@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from datapilot_charts import CHART_TYPES
-from datapilot_contract import DATASET_NAME, MODES, ORG_NAME, ORG_SLUG
+from datapilot_contract import DATASET_NAME, MODES, ORG_NAME, ORG_SLUG, OUTPUT_MODES
 
 from ..domain.aggregate import FUNCTIONS, UNITS
 from ..domain.aggregate._spec import MAX_DERIVED, MAX_GROUP_BY, MAX_ROWS
@@ -24,7 +24,7 @@ from ..domain.org_settings import MAX_CPU, MAX_IDLE, MEM_LIMIT_PATTERN, MIN_IDLE
 from ..domain.plans import LIMITS, METRICS
 from ..domain.transform import OPS as STEP_OPS
 from ..domain.transform._recipe import MAX_STEPS
-from ..domain.transform._service import OUTPUT_MODES, PREVIEW_MAX_LIMIT
+from ..domain.transform._service import PREVIEW_MAX_LIMIT
 from ..permissions import PERMISSIONS, ROLES
 
 

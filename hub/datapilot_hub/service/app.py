@@ -729,7 +729,7 @@ class DataService(Application):
             lambda: compute.get_client(self.dp_config),
             self.quotas.record_job,
         )
-        self.recipes = SavedRecipes(self.catalog, self.transforms)
+        self.recipes = SavedRecipes(self.catalog, self.transforms, self.quotas.check_upload)
         # a new version of a source refreshes the recipes that ask for it
         self.ingestor.on_publish = self.recipes.on_publish
         self.jobs.sweep_stale()

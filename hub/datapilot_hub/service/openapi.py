@@ -186,6 +186,7 @@ TRANSFORM_400 = {
     "unknown_column",
     "invalid_expression",
     "invalid_name",
+    "invalid_mode",
 }
 RUN_CODES: Codes = _codes(
     IN_ORG,

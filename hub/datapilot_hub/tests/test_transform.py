@@ -171,7 +171,7 @@ def test_replace_makes_a_new_version_and_create_refuses(hub, world):
         (
             {"steps": [{"op": "sort", "by": "id"}], "output": {"name": "o", "mode": "append"}},
             400,
-            "invalid_input",
+            "invalid_mode",
             {"field": "output.mode"},
         ),
         (

@@ -12,6 +12,7 @@ one already in it stops there.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -63,11 +64,20 @@ class SavedRecipes:
         Where recipes are saved.
     transforms : TransformService
         Checks and runs them.
+    check_write : callable, optional
+        ``check_write(ctx, dataset, mode)`` before each run: the plan's limits
+        (:meth:`Plans.check_upload`), which raise to refuse it.
     """
 
-    def __init__(self, catalog: Catalog, transforms: TransformService) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        transforms: TransformService,
+        check_write: Callable[[OrgContext, str, str], None] | None = None,
+    ) -> None:
         self.catalog = catalog
         self.transforms = transforms
+        self.check_write = check_write
 
     def _find(self, db, ctx: OrgContext, name: str) -> SavedRecipe:
         checked(check_dataset_name, name, "recipe")
@@ -151,6 +161,8 @@ class SavedRecipes:
         with self.catalog.session(ctx.org_id) as db:
             ds = Dataset.find(db, ctx.org_id, output)
             mode = "replace" if ds is not None and ds.current_version is not None else "create"
+        if self.check_write is not None:
+            self.check_write(ctx, output, mode)
         plan = TransformPlan(
             ctx.org_id, ctx.caller.name, info, recipe, output, mode, name, list(chain or [])
         )

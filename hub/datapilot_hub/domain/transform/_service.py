@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import select
 
-from datapilot_contract import check_dataset_name
+from datapilot_contract import check_dataset_name, check_output_mode
 
 from ...catalog import Catalog, Dataset, Job
 from ...errors import DatapilotError, bad_request, checked
@@ -37,7 +37,6 @@ from ._recipe import Recipe, check_recipe
 
 log = logging.getLogger(__name__)
 
-OUTPUT_MODES = ("create", "replace")
 BODY_FIELDS = {"steps", "output", "version", "preview", "limit"}
 PREVIEW_ROWS = 10_000
 PREVIEW_LIMIT = 100
@@ -278,7 +277,8 @@ class TransformService:
                     select(Job.id).where(
                         Job.organization_id == plan.org_id,
                         Job.dataset_name == plan.output,
-                        Job.state.in_(("queued", "running")),
+                        # (not the queued ones: they may wait for this job's thread)
+                        Job.state == "running",
                         Job.created < created,
                         Job.id != handle.id,
                     )
@@ -389,9 +389,7 @@ def check_output(output: Any) -> tuple[str, str]:
     if unknown:
         raise bad_request(f"output.{unknown[0]}", f"Unknown field(s): {', '.join(unknown)}.")
     name = checked(check_dataset_name, output.get("name"), "output.name")
-    mode = output.get("mode", "create")
-    if mode not in OUTPUT_MODES:
-        raise bad_request("output.mode", "output.mode must be create or replace.")
+    mode = checked(check_output_mode, output.get("mode", "create"), "output.mode")
     return name, mode
 
 

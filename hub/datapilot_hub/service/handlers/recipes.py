@@ -44,16 +44,15 @@ class RecipeAPIHandler(APIHandler):
 
 
 class _RecipeRunHandler(APIHandler):
-    refresh = False
-
-    async def post(self, org: str, recipe: str) -> None:
+    async def start(self, org: str, recipe: str, refresh: bool) -> None:
+        """Check the call and start the run; 202 with the job."""
         ctx = self.org(org)
         ctx.require("data:transform")
         if self.json_body():
             raise bad_request("body", "A run takes no options: send no body, or {}.")
         self.audit_target = recipe
         await self.check_rate_limit("transform", ctx)
-        started = self.app.recipes.run(ctx, recipe, refresh=self.refresh)
+        started = self.app.recipes.run(ctx, recipe, refresh=refresh)
         self.audit_details = {"job": started["job"]["id"], "output": started["dataset"]}
         self.set_header("Location", f"{self.app.api_prefix}orgs/{org}/jobs/{started['job']['id']}")
         self.write_json(started, 202)
@@ -65,13 +64,18 @@ class RecipeRunAPIHandler(_RecipeRunHandler):
 
     audit_actions = {"POST": "recipe.run"}
 
+    async def post(self, org: str, recipe: str) -> None:
+        await self.start(org, recipe, refresh=False)
+
 
 class RecipeRefreshAPIHandler(_RecipeRunHandler):
     """POST /orgs/{org}/recipes/{recipe}/refresh (``data:transform``): run it on the
     latest versions of its sources, which it keeps; 202 with the job."""
 
     audit_actions = {"POST": "recipe.refresh"}
-    refresh = True
+
+    async def post(self, org: str, recipe: str) -> None:
+        await self.start(org, recipe, refresh=True)
 
 
 default_handlers = [
