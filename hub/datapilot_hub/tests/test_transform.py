@@ -126,6 +126,9 @@ def test_a_recipe_makes_a_dataset_with_lineage(hub, world):
     ]
     assert lineage["recipe"]["steps"] == RECIPE
     assert lineage["job"] == job["id"]
+    # metered as an ingestion is: compute time and the rows written
+    usage = hub.api("GET", "/orgs/acme/usage?metric=compute_seconds", alice).json()
+    assert any((r["details"] or {}).get("job") == job["id"] for r in usage["records"]), usage
 
 
 def test_replace_makes_a_new_version_and_create_refuses(hub, world):
@@ -173,6 +176,18 @@ def test_replace_makes_a_new_version_and_create_refuses(hub, world):
             400,
             "invalid_mode",
             {"field": "output.mode"},
+        ),
+        (
+            {"steps": [{"op": "sort", "by": "id"}], "output": {"name": "o"}, "preview": "yes"},
+            400,
+            "invalid_input",
+            {"field": "preview"},
+        ),
+        (
+            {"steps": [{"op": "sort", "by": "id"}], "output": {"name": "o"}, "limit": 5},
+            400,
+            "invalid_input",
+            {"field": "limit"},
         ),
         (
             {"steps": [{"op": "sort", "by": "id"}], "output": {"name": "Bad Name"}},

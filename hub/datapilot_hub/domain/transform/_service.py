@@ -176,6 +176,10 @@ class TransformService:
         unknown = sorted(set(body) - BODY_FIELDS)
         if unknown:
             raise bad_request(unknown[0], f"Unknown field(s): {', '.join(unknown)}.")
+        if body.get("preview", False) is not False:
+            raise bad_request("preview", "preview must be true or false.")
+        if "limit" in body:
+            raise bad_request("limit", "limit is for a preview (preview: true).")
         info, recipe = self.check_steps(ctx, name, body.get("steps"), body.get("version"))
         output, mode = check_output(body.get("output"))
         self.datasets.check_target(ctx, output, mode, others="replace")
