@@ -265,12 +265,14 @@ def test_group_by_matches_pandas():
         {"op": "sort", "by": ["region"]},
     ]
     got = run(steps)
+    assert pd.isna(got["amount_sum"].iloc[-1])
     df = source()
     g = df.groupby("region", dropna=False)
     want = (
         pd.DataFrame(
             {
-                "amount_sum": g.amount.sum(),
+                # SQL's sum: null for a group without a value (region null here)
+                "amount_sum": g.amount.sum(min_count=1),
                 "amount_mean": g.amount.mean(),
                 "amount_min": g.amount.min(),
                 "amount_max": g.amount.max(),
@@ -319,6 +321,9 @@ def test_pivot_and_unpivot():
     assert list(got.columns) == ["region", "true", "false"]
     north = got[got.region == "north"].iloc[0]
     assert north["true"] == 60.0
+    # north has no unpaid row: null, as SQL's PIVOT has it
+    assert pd.isna(north["false"])
+    assert got[got.region == "x"].iloc[0]["false"] == 1.0
     got = run(
         [
             {"op": "select", "columns": ["id", "amount", "units"]},
