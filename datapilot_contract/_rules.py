@@ -322,13 +322,7 @@ def check_output_mode(value: Any, field: str = "output.mode") -> str:
     field : str
         Where it came from, for the error.
     """
-    if not isinstance(value, str) or value not in OUTPUT_MODES:
-        raise ContractError(
-            field,
-            INVALID_MODE,
-            f"{field} must be one of {', '.join(OUTPUT_MODES)}, not {_shown(value)}.",
-        )
-    return value
+    return _one_of(value, field, OUTPUT_MODES)
 
 
 def check_mode(value: Any, field: str = "mode") -> str:
@@ -341,8 +335,14 @@ def check_mode(value: Any, field: str = "mode") -> str:
     field : str
         Where it came from, for the error.
     """
-    if not isinstance(value, str) or value not in MODES:
+    return _one_of(value, field, MODES, "mode")
+
+
+def _one_of(value: Any, field: str, modes: tuple[str, ...], what: str | None = None) -> str:
+    if not isinstance(value, str) or value not in modes:
         raise ContractError(
-            field, INVALID_MODE, f"mode must be one of {', '.join(MODES)}, not {_shown(value)}."
+            field,
+            INVALID_MODE,
+            f"{what or field} must be one of {', '.join(modes)}, not {_shown(value)}.",
         )
     return value

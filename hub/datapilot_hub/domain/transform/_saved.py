@@ -21,13 +21,14 @@ from datapilot_contract import check_dataset_name
 
 from ...catalog import Catalog, Dataset, Job, Organization, SavedRecipe, utcnow
 from ...errors import DatapilotError, bad_request, checked, not_found
+from .._args import json_object
 from .._identity import Caller, OrgContext, org_context
 from ._recipe import Recipe
 from ._service import TransformPlan, TransformService
 
 log = logging.getLogger(__name__)
 
-SAVE_FIELDS = {"source", "steps", "output", "auto_refresh"}
+SAVE_FIELDS = ("source", "steps", "output", "auto_refresh")
 
 
 def recipe_model(r: SavedRecipe) -> dict[str, Any]:
@@ -112,9 +113,7 @@ class SavedRecipes:
         """
         ctx.require("data:transform")
         checked(check_dataset_name, name, "recipe")
-        unknown = sorted(set(body) - SAVE_FIELDS)
-        if unknown:
-            raise bad_request(unknown[0], f"Unknown field(s): {', '.join(unknown)}.")
+        json_object(body, SAVE_FIELDS)
         source = checked(check_dataset_name, body.get("source"), "source")
         output = body.get("output")
         if isinstance(output, dict):

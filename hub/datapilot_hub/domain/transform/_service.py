@@ -27,6 +27,7 @@ from datapilot_contract import check_dataset_name, check_output_mode
 from ...catalog import Catalog, Dataset, Job
 from ...errors import DatapilotError, bad_request, checked
 from ...storage import Storage
+from .._args import json_object, json_whole
 from ..datasets import DatasetService
 from ..expressions import ExpressionError
 from ..ingest import Ingestor, IngestRequest, StagedVersion, logical_type
@@ -37,7 +38,7 @@ from ._recipe import Recipe, check_recipe
 
 log = logging.getLogger(__name__)
 
-BODY_FIELDS = {"steps", "output", "version", "preview", "limit"}
+BODY_FIELDS = ("steps", "output", "version", "preview", "limit")
 PREVIEW_ROWS = 10_000
 PREVIEW_LIMIT = 100
 PREVIEW_MAX_LIMIT = 1000
@@ -147,8 +148,7 @@ class TransformService:
         a join's own ``version`` says.
         """
         ctx.require("data:transform")
-        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-            raise bad_request("version", "version must be a version number.")
+        version = json_whole(version, "version", 1, None)
         pins = pins or {}
         info = self.datasets.version_info(
             ctx, source, version if version is not None else pins.get(source)
@@ -173,9 +173,7 @@ class TransformService:
             ``replace``.
         """
         ctx.require("data:transform")
-        unknown = sorted(set(body) - BODY_FIELDS)
-        if unknown:
-            raise bad_request(unknown[0], f"Unknown field(s): {', '.join(unknown)}.")
+        json_object(body, BODY_FIELDS)
         if body.get("preview", False) is not False:
             raise bad_request("preview", "preview must be true or false.")
         if "limit" in body:
@@ -347,12 +345,8 @@ class TransformService:
         whole dataset. Checked exactly as a run is (an ``output`` is optional).
         """
         ctx.require("data:transform")
-        unknown = sorted(set(body) - BODY_FIELDS)
-        if unknown:
-            raise bad_request(unknown[0], f"Unknown field(s): {', '.join(unknown)}.")
-        limit = body.get("limit", PREVIEW_LIMIT)
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= 1000:
-            raise bad_request("limit", f"limit must be 1 to {PREVIEW_MAX_LIMIT} rows.")
+        json_object(body, BODY_FIELDS)
+        limit = json_whole(body.get("limit", PREVIEW_LIMIT), "limit", 1, PREVIEW_MAX_LIMIT)
         if body.get("output") is not None:
             check_output(body["output"])
         info, recipe = self.check_steps(ctx, name, body.get("steps"), body.get("version"))
@@ -387,11 +381,7 @@ class TransformService:
 
 def check_output(output: Any) -> tuple[str, str]:
     """The output's name and mode, or a 400 naming the field."""
-    if not isinstance(output, dict):
-        raise bad_request("output", 'output must be an object: {"name": ..., "mode": ...}.')
-    unknown = sorted(set(output) - {"name", "mode"})
-    if unknown:
-        raise bad_request(f"output.{unknown[0]}", f"Unknown field(s): {', '.join(unknown)}.")
+    json_object(output, ("name", "mode"), "output")
     name = checked(check_dataset_name, output.get("name"), "output.name")
     mode = checked(check_output_mode, output.get("mode", "create"), "output.mode")
     return name, mode
