@@ -429,3 +429,12 @@ def test_auto_refresh_follows_new_versions_and_stops_at_a_cycle(hub, world):
     assert saved["versions"] == {"events": 3} and saved["last_job"]
     assert recipe_api(hub, alice, "DELETE", "/events_loop").status_code == 204
     assert recipe_api(hub, alice, "GET", "/events_loop").status_code == 404
+    # a new version its steps no longer fit: the refresh does not start, and says why
+    r = hub.upload("acme", alice, "events", b"id,region\n1,north\n", "events.csv", mode="replace")
+    assert hub.wait_job("acme", r.json()["job"]["id"], alice)["state"] == "succeeded"
+    deadline = time.monotonic() + 30
+    while not (saved := recipe_api(hub, alice, "GET", "/events_auto").json())["last_error"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert saved["last_error"].startswith("Step 1 (group_by): unknown column 'amount'")
+    assert saved["versions"] == {"events": 3}
