@@ -1,8 +1,8 @@
 """The input contract every part of Datapilot checks against, in one place.
 
-Organization slugs, dataset names, user names, upload modes, dashboard slugs, kinds,
-snapshot paths and pins, and the error codes of their refusals are checked by the hub
-side, the data service, the server extension and the kernel client alike: each imports
+Organization slugs, dataset names, user names, upload and output modes, dashboard slugs,
+kinds, snapshot paths and pins, and the error codes of their refusals are checked by the
+hub side, the data service, the server extension and the kernel client alike: each imports
 them from here, so a name one part accepts is never one another refuses. Standard library
 only, so the kernel and the extension can import it without pulling in the hub's
 dependencies.
@@ -40,6 +40,7 @@ from ._rules import (
     MODES,
     ORG_NAME,
     ORG_SLUG,
+    OUTPUT_MODES,
     SERVICE_PREFIX,
     USER_NAME_MAX_LENGTH,
     ContractError,
@@ -47,6 +48,7 @@ from ._rules import (
     check_dataset_name,
     check_mode,
     check_org_slug,
+    check_output_mode,
     check_user_name,
     is_dataset_name,
     is_org_slug,
@@ -73,6 +75,7 @@ __all__ = [
     "MAX_SNAPSHOT_FILES",
     "MODES",
     "ORG_NAME",
+    "OUTPUT_MODES",
     "ORG_SLUG",
     "SERVICE_PREFIX",
     "USER_NAME_MAX_LENGTH",
@@ -85,6 +88,7 @@ __all__ = [
     "check_org_slug",
     "check_pins",
     "check_snapshot_path",
+    "check_output_mode",
     "check_user_name",
     "is_dashboard_slug",
     "is_dataset_name",

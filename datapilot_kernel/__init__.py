@@ -14,6 +14,8 @@ Inside a JupyterHub user server no setup is needed::
     dp.upload("~/data/Orders 2024.csv")             # dataset "orders_2024"
     dp.publish("sales.ipynb", kind="voila", title="Sales", pins={"sales": 3})
     dp.publish_examples()                           # the sample dataset and dashboards
+    (dp.transform("sales").dropna(["amount"]).filter("region != 'x'")
+       .group_by("region", {"amount": ["sum"]}).save("sales_by_region"))
 
 The module-level functions use a default :class:`DatapilotClient` configured from
 ``$DATAPILOT_URL``, ``$JUPYTERHUB_API_TOKEN`` and ``$DATAPILOT_ORG``; create a client
@@ -45,9 +47,11 @@ from ._functions import (
     publish_examples,
     reset_client,
     save,
+    transform,
     upload,
 )
 from ._insights import Insights
+from ._transform import Transform
 from ._validation import name_from_path, validate_mode, validate_name
 
 __all__ = [
@@ -56,6 +60,7 @@ __all__ = [
     "DatapilotError",
     "DatasetInfo",
     "Insights",
+    "Transform",
     "aaggregate",
     "achart",
     "adatasets",
@@ -75,6 +80,7 @@ __all__ = [
     "publish_examples",
     "reset_client",
     "save",
+    "transform",
     "upload",
     "validate_mode",
     "validate_name",

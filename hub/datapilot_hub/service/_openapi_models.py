@@ -22,6 +22,7 @@ from datapilot_contract import (
     MODES,
     ORG_NAME,
     ORG_SLUG,
+    OUTPUT_MODES,
 )
 
 from ..domain.aggregate import FUNCTIONS, UNITS
@@ -33,6 +34,9 @@ from ..domain.ingest import OPTION_KEYS, TYPES
 from ..domain.invitations import EMAIL_PATTERN, MAX_EXPIRES_IN, MIN_EXPIRES_IN
 from ..domain.org_settings import MAX_CPU, MAX_IDLE, MEM_LIMIT_PATTERN, MIN_IDLE, MIN_MEM
 from ..domain.plans import LIMITS, METRICS
+from ..domain.transform import OPS as STEP_OPS
+from ..domain.transform._recipe import MAX_STEPS
+from ..domain.transform._service import PREVIEW_MAX_LIMIT
 from ..permissions import PERMISSIONS, ROLES
 
 
@@ -172,6 +176,25 @@ _COLUMN = _object(
     }
 )
 
+_RECIPE = _object(
+    {
+        "name": DATASET_NAME.json_schema(),
+        "source": DATASET_NAME.json_schema(),
+        "steps": {"type": "array", "items": _JSON_OBJECT},
+        "output": DATASET_NAME.json_schema(),
+        "versions": {
+            "type": "object",
+            "additionalProperties": {"type": "integer"},
+            "description": "dataset -> the version a run reads",
+        },
+        "auto_refresh": {"type": "boolean"},
+        "created_by": _STRING,
+        "created": _TIME,
+        "updated": _TIME,
+        "last_job": nullable(_STRING),
+        "last_error": nullable(_STRING),
+    }
+)
 _AUDIT_EVENT = _object(
     {
         "id": _COUNT,
@@ -439,6 +462,25 @@ MODELS: dict[str, dict[str, Any]] = {
         ]
     },
     "DashboardVersions": _object({"versions": {"type": "array", "items": _DASHBOARD_VERSION}}),
+    "TransformJob": _object({"job": ref("Job"), "dataset": DATASET_NAME.json_schema()}),
+    "TransformPreview": _object(
+        {
+            "dataset": DATASET_NAME.json_schema(),
+            "version": _COUNT,
+            "sample_rows": _COUNT,
+            "columns": {
+                "type": "array",
+                "items": _object({"name": _STRING, "type": {"type": "string", "enum": TYPES}}),
+            },
+            "steps": {"type": "array", "items": _JSON_OBJECT},
+            "rows": {"type": "array", "items": _JSON_OBJECT},
+        }
+    ),
+    "Recipe": _RECIPE,
+    "Recipes": _object({"recipes": {"type": "array", "items": _RECIPE}}),
+    "RecipeRun": _object(
+        {"job": ref("Job"), "dataset": DATASET_NAME.json_schema(), "recipe": _RECIPE}
+    ),
     "AuditEvents": _object(
         {
             "events": {"type": "array", "items": _AUDIT_EVENT},
@@ -609,6 +651,49 @@ AGGREGATION = {
             "other": {"type": "boolean", "description": "the groups past the limit as one more"},
             "version": nullable({"type": "integer", "minimum": 1}),
         },
+    ),
+    "additionalProperties": False,
+}
+
+_STEP = {
+    "type": "object",
+    "required": ["op"],
+    "properties": {"op": {"type": "string", "enum": list(STEP_OPS)}},
+    "description": "one step: its op and that op's fields (see the README's ops table)",
+}
+TRANSFORM = {
+    **_object(
+        {"steps": {"type": "array", "minItems": 1, "maxItems": MAX_STEPS, "items": _STEP}},
+        {
+            "output": _object(
+                {"name": DATASET_NAME.json_schema()},
+                {"mode": {"type": "string", "enum": list(OUTPUT_MODES)}},
+            ),
+            "version": nullable({"type": "integer", "minimum": 1}),
+            "preview": {"type": "boolean", "description": "run on a sample, save nothing"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": PREVIEW_MAX_LIMIT},
+        },
+    ),
+    "additionalProperties": False,
+    "description": "output is required unless preview is true",
+}
+
+RECIPE_SAVE = {
+    **_object(
+        {
+            "source": DATASET_NAME.json_schema(),
+            "steps": TRANSFORM["properties"]["steps"],
+            "output": {
+                "anyOf": [
+                    DATASET_NAME.json_schema(),
+                    {
+                        **_object({"name": DATASET_NAME.json_schema()}),
+                        "additionalProperties": False,
+                    },
+                ]
+            },
+        },
+        {"auto_refresh": {"type": "boolean"}},
     ),
     "additionalProperties": False,
 }

@@ -54,6 +54,13 @@ _SLUG = {
     "schema": DASHBOARD_SLUG.json_schema(),
     "description": "dashboard slug",
 }
+_RECIPE = {
+    "name": "recipe",
+    "in": "path",
+    "required": True,
+    "schema": DATASET_NAME.json_schema(),
+    "description": "saved recipe name",
+}
 _JOB = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _INVITATION = {
     "name": "invitation_id",
@@ -179,6 +186,23 @@ JSON_BODY: Codes = {400: {"invalid_json", "invalid_input"}}
 HUB: Codes = {400: {"invalid_name"}, 502: {"hub_unavailable"}}
 # over a plan's limit
 QUOTA: Codes = {403: {"quota_exceeded"}}
+# a recipe's refusals: the body, or a step (details.step)
+TRANSFORM_400 = {
+    "invalid_input",
+    "invalid_step",
+    "unknown_op",
+    "unknown_column",
+    "invalid_expression",
+    "invalid_name",
+    "invalid_mode",
+}
+RUN_CODES: Codes = _codes(
+    IN_ORG,
+    DENIED,
+    JSON_BODY,
+    QUOTA,
+    {400: TRANSFORM_400, 429: {"rate_limited"}},
+)
 
 
 @dataclass(frozen=True)
@@ -681,6 +705,90 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                     ),
                 ],
                 _json_body(models.AGGREGATION),
+            ),
+        },
+        "/orgs/{org}/datasets/{name}/transform": {
+            "post": Operation(
+                "Run a recipe of declarative steps on Dask: 202 with the job that writes the"
+                " output dataset's new version; with preview, the first rows on a sample",
+                "data:transform",
+                {
+                    "200": _json(ref("TransformPreview"), "preview: the recipe's first rows"),
+                    "202": _json(ref("TransformJob"), "the job started", location=True),
+                },
+                _codes(
+                    IN_ORG,
+                    DENIED,
+                    JSON_BODY,
+                    QUOTA,
+                    {
+                        # details.step names the step (and field, position)
+                        400: TRANSFORM_400,
+                        409: {"dataset_exists"},
+                        422: {"transform_failed"},
+                        429: {"rate_limited"},
+                    },
+                ),
+                [_ORG, _NAME],
+                _json_body(models.TRANSFORM),
+            ),
+        },
+        "/orgs/{org}/recipes": {
+            "get": Operation(
+                "The saved recipes",
+                "data:read",
+                {"200": _json(ref("Recipes"))},
+                _codes(IN_ORG, DENIED),
+                [_ORG],
+            ),
+        },
+        "/orgs/{org}/recipes/{recipe}": {
+            "get": Operation(
+                "A saved recipe",
+                "data:read",
+                {"200": _json(ref("Recipe"))},
+                _codes(IN_ORG, DENIED),
+                [_ORG, _RECIPE],
+            ),
+            "put": Operation(
+                "Save a recipe by name (checked as a run is), on the current versions of its"
+                " sources; auto_refresh runs it when one gets a new version",
+                "data:transform",
+                {
+                    "200": _json(ref("Recipe"), "replaced"),
+                    "201": _json(ref("Recipe"), "saved", location=True),
+                },
+                _codes(IN_ORG, DENIED, JSON_BODY, {400: TRANSFORM_400}),
+                [_ORG, _RECIPE],
+                _json_body(models.RECIPE_SAVE),
+            ),
+            "delete": Operation(
+                "Delete a saved recipe (its outputs stay)",
+                "data:transform",
+                _NO_CONTENT,
+                _codes(IN_ORG, DENIED),
+                [_ORG, _RECIPE],
+            ),
+        },
+        "/orgs/{org}/recipes/{recipe}/run": {
+            "post": Operation(
+                "Run a saved recipe again on the versions it keeps; 202 with the job",
+                "data:transform",
+                {"202": _json(ref("RecipeRun"), "the job started", location=True)},
+                RUN_CODES,
+                [_ORG, _RECIPE],
+                _json_body({"type": "object", "additionalProperties": False}, required=False),
+            ),
+        },
+        "/orgs/{org}/recipes/{recipe}/refresh": {
+            "post": Operation(
+                "Run a saved recipe on the latest versions of its sources (which it then"
+                " keeps); 202 with the job",
+                "data:transform",
+                {"202": _json(ref("RecipeRun"), "the job started", location=True)},
+                RUN_CODES,
+                [_ORG, _RECIPE],
+                _json_body({"type": "object", "additionalProperties": False}, required=False),
             ),
         },
         "/orgs/{org}/datasets/{name}/insights": {

@@ -69,6 +69,8 @@ CONTENT_CHECKED = {
     # a notebook that is not nbformat 4, a pin of a version that does not exist, a file
     # that is also a folder (400); a snapshot over the limit once decoded (413)
     ("POST", "/orgs/{org}/dashboards"): [400, 413],
+    # steps that do not fit the dataset's columns (400), data a recipe cannot compute (422)
+    ("POST", "/orgs/{org}/datasets/{name}/transform"): [400, 422],
     # schemathesis speaks HTTP, not WebSocket: a member's plain GET is a 400
     ("GET", "/orgs/{org}/jobs/{job_id}/events"): [400],
 }
@@ -85,6 +87,13 @@ REAL_BODIES = {
         "filter": "amount > 1",
         "sort": ["-count"],
         "limit": 10,
+    },
+    ("POST", "/orgs/{org}/datasets/{name}/transform"): {
+        "steps": [
+            {"op": "filter", "expr": "amount > 1"},
+            {"op": "group_by", "by": ["region"], "aggs": {"amount": ["sum"], "*": ["count"]}},
+        ],
+        "output": {"name": "fuzzed", "mode": "create"},
     },
     ("POST", "/orgs/{org}/visualizations/generate"): {
         "dataset": "sales",

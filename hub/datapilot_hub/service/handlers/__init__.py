@@ -9,8 +9,10 @@ from . import (
     invitations,
     jobs,
     orgs,
+    recipes,
     settings,
     system,
+    transform,
     visualizations,
 )
 
@@ -24,6 +26,8 @@ default_handlers = [
     *visualizations.default_handlers,
     *dashboards.default_handlers,
     *aggregate.default_handlers,
+    *transform.default_handlers,
+    *recipes.default_handlers,
     *jobs.default_handlers,
     *audit.default_handlers,
 ]
