@@ -34,6 +34,33 @@ abstract class FormBody<T extends object> extends ReactWidget {
     return { ...this.form };
   }
 
+  /** A labelled text field (a textarea with `rows`) bound to `key`, named `dp-<key>`. */
+  protected field(
+    key: keyof T & string,
+    label: string,
+    options: { help?: React.ReactNode; placeholder?: string; rows?: number } = {}
+  ): JSX.Element {
+    const props = {
+      className: 'jp-mod-styled dp-Input',
+      name: `dp-${key}`,
+      value: String(this.form[key] ?? ''),
+      placeholder: options.placeholder,
+      onChange: this.set(key),
+      'aria-describedby': options.help ? `dp-${key}-help` : undefined
+    };
+    return (
+      <label className="dp-Field">
+        <span>{label}</span>
+        {options.rows ? <textarea rows={options.rows} {...props} /> : <input {...props} />}
+        {options.help && (
+          <span id={`dp-${key}-help`} className="dp-Help">
+            {options.help}
+          </span>
+        )}
+      </label>
+    );
+  }
+
   /** The change handler of the field holding `key`. */
   protected set(key: keyof T) {
     return (event: React.ChangeEvent<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>) => {
@@ -68,21 +95,12 @@ class ImportForm extends FormBody<IImportForm> {
             {this.error}
           </p>
         )}
-        <label className="dp-Field">
-          <span>Dataset name</span>
-          <input
-            className="jp-mod-styled dp-Input"
-            name="dp-name"
-            value={this.form.name}
-            onChange={set('name')}
-            aria-describedby="dp-name-help"
-          />
-          <span id="dp-name-help" className="dp-Help">
-            {exists && this.form.mode === 'create'
+        {this.field('name', 'Dataset name', {
+          help:
+            exists && this.form.mode === 'create'
               ? 'A dataset has this name: pick another, or replace or append to it.'
-              : 'Lowercase letters, digits and underscores, starting with a letter.'}
-          </span>
-        </label>
+              : 'Lowercase letters, digits and underscores, starting with a letter.'
+        })}
         <label className="dp-Field">
           <span>Mode</span>
           <select
@@ -116,33 +134,16 @@ class ImportForm extends FormBody<IImportForm> {
             <span>Allow new or missing columns (the dataset's schema changes)</span>
           </label>
         )}
-        {isWorkbook(this.source) && (
-          <label className="dp-Field">
-            <span>Sheet</span>
-            <input
-              className="jp-mod-styled dp-Input"
-              name="dp-sheet"
-              value={this.form.sheet}
-              placeholder="the first sheet with a table"
-              onChange={set('sheet')}
-            />
-            <span className="dp-Help">A sheet name or number; * makes one dataset a sheet.</span>
-          </label>
-        )}
-        <label className="dp-Field">
-          <span>Type overrides</span>
-          <textarea
-            className="jp-mod-styled dp-Input"
-            name="dp-types"
-            rows={3}
-            value={this.form.types}
-            placeholder={'postcode: string\namount: number'}
-            onChange={set('types')}
-          />
-          <span className="dp-Help">
-            One “column: type” a line; types: {TYPES.join(', ')}. Empty: Datapilot decides.
-          </span>
-        </label>
+        {isWorkbook(this.source) &&
+          this.field('sheet', 'Sheet', {
+            placeholder: 'the first sheet with a table',
+            help: 'A sheet name or number; * makes one dataset a sheet.'
+          })}
+        {this.field('types', 'Type overrides', {
+          rows: 3,
+          placeholder: 'postcode: string\namount: number',
+          help: `One “column: type” a line; types: ${TYPES.join(', ')}. Empty: Datapilot decides.`
+        })}
       </div>
     );
   }
@@ -226,15 +227,7 @@ class PublishForm extends FormBody<IPublishForm> {
           {this.path}, with the files next to it that its code reads, for the members of{' '}
           {this.org} who may view dashboards. Publishing again makes a new version.
         </p>
-        <label className="dp-Field">
-          <span>Title</span>
-          <input
-            className="jp-mod-styled dp-Input"
-            name="dp-title"
-            value={this.form.title}
-            onChange={set('title')}
-          />
-        </label>
+        {this.field('title', 'Title')}
         <label className="dp-Field">
           <span>Served with</span>
           <select
@@ -247,16 +240,7 @@ class PublishForm extends FormBody<IPublishForm> {
             <option value="panel">Panel (panel serve: the notebook's .servable() objects)</option>
           </select>
         </label>
-        <label className="dp-Field">
-          <span>Description</span>
-          <textarea
-            className="jp-mod-styled dp-Input"
-            name="dp-description"
-            rows={2}
-            value={this.form.description}
-            onChange={set('description')}
-          />
-        </label>
+        {this.field('description', 'Description', { rows: 2 })}
       </div>
     );
   }
