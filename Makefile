@@ -7,7 +7,7 @@ BROWSER_TESTS := hub/datapilot_hub/tests/browser
 PLAYWRIGHT := $(BROWSER_TESTS)/node_modules/playwright-core/package.json
 export DATAPILOT_HOME ?= $(CURDIR)/.datapilot
 
-.PHONY: run test install proxy oidc-provider browser chromium migrate postgres redis lint clean
+.PHONY: run test install proxy oidc-provider browser chromium migrate postgres redis lint lab-test clean
 
 run: install proxy migrate
 	$(BIN)/jupyterhub -f jupyterhub_config.py
@@ -16,15 +16,20 @@ run: install proxy migrate
 # are the browser journeys (test_browser.py)
 test: export DATAPILOT_TEST_REQUIRE_POSTGRES = 1
 test: export DATAPILOT_TEST_REQUIRE_BROWSER = 1
-test: install proxy oidc-provider browser postgres redis lint
+test: install proxy oidc-provider browser postgres redis lint lab-test
 	$(BIN)/python -m pytest hub/datapilot_hub/tests datapilot_kernel/tests datapilot_contract/tests datapilot_charts/tests -p no:jupyter_server $(PYTEST_ARGS)
 	$(BIN)/python -m pytest extensions/datapilot/tests $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
-# shared-data (the server extension's enabling file) is copied at install time
-$(VENV)/.installed: pyproject.toml extensions/jupyter-config/server-config/datapilot.json deploy/scripts/venv
+# shared-data (the server extension's enabling file, the prebuilt Lab extension) is copied
+# at install time; the Python build builds the Lab extension (npm, see pyproject.toml), and
+# removing the last build makes it build again whatever of its sources changed
+LAB_SOURCES := extensions/package.json extensions/package-lock.json extensions/tsconfig.json \
+  $(wildcard extensions/src/*.ts extensions/src/*.tsx extensions/style/* extensions/schema/*)
+$(VENV)/.installed: pyproject.toml extensions/jupyter-config/server-config/datapilot.json deploy/scripts/venv $(LAB_SOURCES)
 	deploy/scripts/venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	rm -rf extensions/datapilot/labextension
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
@@ -73,7 +78,13 @@ redis:
 lint: install
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
+	cd extensions && npm run --silent lint
+
+# the Lab extension's TypeScript unit tests (vitest; its node_modules come with the build)
+lab-test: install
+	cd extensions && npm test
 
 clean:
 	rm -rf $(VENV) deploy/proxy/node_modules hub/datapilot_hub/tests/oidc_provider/node_modules \
-	  $(BROWSER_TESTS)/node_modules test-artifacts
+	  $(BROWSER_TESTS)/node_modules test-artifacts \
+	  extensions/node_modules extensions/lib extensions/datapilot/labextension

@@ -7,22 +7,26 @@ from typing import Any
 from ._app import DatapilotExtension
 from ._handlers import (
     AUTH_RESOURCE,
+    ContextAPIHandler,
     DatapilotAPIError,
     DatapilotAPIHandler,
     ForwardAPIHandler,
     IngestAPIHandler,
     IngestRequest,
+    JobEventsAPIHandler,
     default_handlers,
 )
 
 __all__ = [
     "AUTH_RESOURCE",
+    "ContextAPIHandler",
     "DatapilotAPIError",
     "DatapilotAPIHandler",
     "DatapilotExtension",
     "ForwardAPIHandler",
     "IngestAPIHandler",
     "IngestRequest",
+    "JobEventsAPIHandler",
     "default_handlers",
 ]
 

@@ -11,7 +11,13 @@ from traitlets import Float, Integer, Unicode, default, validate
 
 from datapilot_contract import DEFAULT_MAX_PUBLISH_BYTES
 
-from ._handlers import ForwardAPIHandler, IngestAPIHandler, PublishAPIHandler
+from ._handlers import (
+    ContextAPIHandler,
+    ForwardAPIHandler,
+    IngestAPIHandler,
+    JobEventsAPIHandler,
+    PublishAPIHandler,
+)
 
 
 def _with_slash(url: str) -> str:
@@ -142,6 +148,7 @@ class DatapilotExtension(ExtensionApp):
             datapilot_api_token=self.api_token,
             datapilot_org=self.org,
             datapilot_max_upload_size=self.max_upload_size,
+            datapilot_request_timeout=self.request_timeout,
             datapilot_max_publish_size=self.max_publish_size,
         )
         if self.service_url and self.api_token:
@@ -158,6 +165,9 @@ class DatapilotExtension(ExtensionApp):
             [
                 (rf"/{self.name}/api/v1/ingest", IngestAPIHandler),
                 (rf"/{self.name}/api/v1/publish", PublishAPIHandler),
+                (rf"/{self.name}/api/v1/context", ContextAPIHandler),
+                # before the catch-all, which would send an upgrade on as a plain GET
+                (rf"/{self.name}/api/v1/orgs/([^/]+)/jobs/([^/]+)/events", JobEventsAPIHandler),
                 (rf"/{self.name}/api/v1/(.*)", ForwardAPIHandler),
             ]
         )

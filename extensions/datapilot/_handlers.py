@@ -21,11 +21,19 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, quote, urlencode
 
 import httpx
-from jupyter_server.auth.decorator import authorized
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
-from jupyter_server.base.handlers import APIHandler
-from tornado import web
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import httpclient, web
 from tornado.iostream import StreamClosedError
+from tornado.websocket import (
+    WebSocketClientConnection,
+    WebSocketClosedError,
+    WebSocketHandler,
+    websocket_connect,
+)
 
 from datapilot_contract import (
     ERROR_CODES,
@@ -198,6 +206,19 @@ class DatapilotAPIHandler(APIHandler):
         self.finish(json.dumps(reply))
 
 
+def _own_org_only(settings: dict[str, Any], org: str) -> None:
+    own = settings.get("datapilot_org", "")
+    if own and org != own:
+        # this server's token acts for its organization alone (the service refuses it
+        # too): another organization is as invisible here as there
+        raise DatapilotAPIError(
+            404,
+            "not_found",
+            f"No organization named {org!r} is visible to you.",
+            organization=org,
+        )
+
+
 def _service_path(path: str) -> str:
     """Quote the decoded API path again for the upstream URL, refusing dot segments."""
     segments = path.split("/")
@@ -223,11 +244,8 @@ class ForwardAPIHandler(DatapilotAPIHandler):
     Calls carry the server owner's token: anyone this server lets in (for example a user it
     is shared with) acts with the owner's Datapilot permissions.
 
-    WebSocket: ``orgs/{org}/jobs/{id}/events`` is not forwarded yet. A WebSocket upgrade
-    reaching this handler is sent on as a plain GET, and the service's refusal comes back.
-    Relaying it needs its own ``WebSocketHandler`` route registered before this catch-all,
-    authenticated with ``ws_authenticated`` and opening the upstream socket with
-    ``tornado.websocket.websocket_connect`` and the same token.
+    WebSocket: ``orgs/{org}/jobs/{id}/events`` has its own route before this catch-all,
+    :class:`JobEventsAPIHandler`.
     """
 
     _chunks: asyncio.Queue[bytes | None] | None = None
@@ -247,16 +265,8 @@ class ForwardAPIHandler(DatapilotAPIHandler):
     async def _open_upstream(self, path: str) -> None:
         url = self.service_url(_service_path(path))
         segments = path.split("/")
-        own = self.settings.get("datapilot_org", "")
-        if own and segments[0] == "orgs" and len(segments) > 1 and segments[1] != own:
-            # this server's token acts for its organization alone (the service refuses it
-            # too): another organization is as invisible here as there
-            raise DatapilotAPIError(
-                404,
-                "not_found",
-                f"No organization named {segments[1]!r} is visible to you.",
-                organization=segments[1],
-            )
+        if segments[0] == "orgs" and len(segments) > 1:
+            _own_org_only(self.settings, segments[1])
         query = [
             (k, v) for k, v in parse_qsl(self.request.query, keep_blank_values=True) if k != "token"
         ]
@@ -378,6 +388,114 @@ class ForwardAPIHandler(DatapilotAPIHandler):
     async def delete(self, path: str) -> None:
         """Forward a DELETE."""
         await self._relay()
+
+
+class ContextAPIHandler(DatapilotAPIHandler):
+    """``GET datapilot/api/v1/context``: what JupyterLab needs to know of this server.
+
+    ``{"org": "<slug>" | null}``: the organization this server belongs to (the sidebar
+    shows it and scopes every call to it). Answered here, without the service.
+    """
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """The server's organization."""
+        self.finish(json.dumps({"org": self.settings.get("datapilot_org") or None}))
+
+
+class JobEventsAPIHandler(WebSocketMixin, WebSocketHandler, DatapilotAPIHandler):
+    """WS ``datapilot/api/v1/orgs/{org}/jobs/{id}/events``: the service's job events, relayed.
+
+    JupyterLab follows a job over its own server's origin, authenticated as every Lab
+    request is (cookie or token); the upstream socket is opened with this server's token.
+    As on the service, a refusal comes before the upgrade, as the API's JSON error with
+    the service's status (401, 404, ...), and a plain GET is a 400. Each message of the
+    service (the job's model at every change) is sent on as it is; the service closes
+    when the job ends, and the client's socket is closed then too.
+    """
+
+    _upstream_ws: WebSocketClientConnection | None = None
+    _pump: asyncio.Task[None] | None = None
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        """Authenticate as JupyterHandler does for sockets: a 403, never a login redirect.
+
+        (WebSocketMixin passes ``_redirect_to_login``, which ``APIHandler.prepare`` does not
+        take; the origin is checked by the upgrade itself, in ``check_origin``.)
+        """
+        await JupyterHandler.prepare(self, _redirect_to_login=False)
+
+    @ws_authenticated
+    async def get(self, org: str, job_id: str) -> None:  # type: ignore[override]
+        """Authorize, check the upgrade, connect upstream, then accept the socket."""
+        # checked here rather than with @authorized: that decorator answers with a redirect
+        # or an HTML page, not the JSON error a socket client reads before the upgrade
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE)
+        )
+        if not allowed:
+            raise DatapilotAPIError(403, "forbidden", "You may not read Datapilot jobs here.")
+        _own_org_only(self.settings, org)
+        headers = self.request.headers
+        connection = {part.strip().lower() for part in headers.get("Connection", "").split(",")}
+        if headers.get("Upgrade", "").lower() != "websocket" or "upgrade" not in connection:
+            raise DatapilotAPIError(
+                400,
+                "websocket_required",
+                "Open this path as a WebSocket (Upgrade: websocket); GET"
+                " orgs/{org}/jobs/{id} gives the job's state once.",
+            )
+        url = self.service_url(f"orgs/{quote(org, safe='')}/jobs/{quote(job_id, safe='')}/events")
+        request = httpclient.HTTPRequest(
+            "ws" + url[len("http") :],
+            headers=self.service_headers(),
+            connect_timeout=self.settings.get("datapilot_request_timeout", 120.0),
+        )
+        try:
+            self._upstream_ws = await websocket_connect(request)
+        except httpclient.HTTPClientError as e:
+            if e.code == 599 or e.response is None:
+                raise self.service_failed(httpx.ConnectError(str(e))) from e
+            # the service's own refusal, with its status and JSON body
+            self.set_status(e.code)
+            self.set_header("Content-Type", "application/json")
+            self.finish(e.response.body)
+            return
+        except OSError as e:
+            raise self.service_failed(httpx.ConnectError(str(e) or repr(e))) from e
+        await super().get(org, job_id)
+
+    def open(self, org: str, job_id: str) -> None:  # type: ignore[override]
+        """Start relaying the service's messages."""
+        super().open()  # WebSocketMixin: keep-alive pings to the browser
+        self._pump = asyncio.ensure_future(self._relay_messages())
+
+    async def _relay_messages(self) -> None:
+        upstream = self._upstream_ws
+        assert upstream is not None
+        while (message := await upstream.read_message()) is not None:
+            try:
+                await self.write_message(message)
+            except WebSocketClosedError:
+                break
+        # the job ended (the service closed) or the browser left
+        if self.ws_connection is not None and not self.ws_connection.is_closing():
+            self.close()
+
+    def on_message(self, message: str | bytes) -> None:
+        """Clients only listen; messages are ignored."""
+
+    def on_close(self) -> None:
+        """Close the upstream socket: the service unsubscribes when it goes."""
+        super().on_close()
+        if self._upstream_ws is not None:
+            self._upstream_ws.close()
+
+    def on_finish(self) -> None:
+        """Close an upstream socket opened for an upgrade that never happened."""
+        if self._upstream_ws is not None and self.ws_connection is None:
+            self._upstream_ws.close()
 
 
 @dataclass(frozen=True)
@@ -580,5 +698,7 @@ class PublishAPIHandler(IngestAPIHandler):
 default_handlers = [
     (r"/datapilot/api/v1/ingest", IngestAPIHandler),
     (r"/datapilot/api/v1/publish", PublishAPIHandler),
+    (r"/datapilot/api/v1/context", ContextAPIHandler),
+    (r"/datapilot/api/v1/orgs/([^/]+)/jobs/([^/]+)/events", JobEventsAPIHandler),
     (r"/datapilot/api/v1/(.*)", ForwardAPIHandler),
 ]

@@ -217,6 +217,27 @@ class JobRunner:
                 raise not_found("job", job_id)
             return job_model(job)
 
+    def recent(
+        self, ctx: OrgContext, active: bool = False, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """The organization's jobs, newest first: ``active`` keeps the queued and running.
+
+        Parameters
+        ----------
+        ctx : OrgContext
+            The caller in the organization (any member).
+        active : bool
+            Only the jobs that have not ended.
+        limit : int
+            Jobs at most.
+        """
+        with self.catalog.session(ctx.org_id) as db:
+            query = select(Job).where(Job.organization_id == ctx.org_id)
+            if active:
+                query = query.where(Job.state.not_in(Job.FINAL_STATES))
+            query = query.order_by(Job.created.desc(), Job.id.desc()).limit(limit)
+            return [job_model(job) for job in db.scalars(query)]
+
     def cancel(self, ctx: OrgContext, job_id: str) -> dict[str, Any]:
         """Ask a job to stop; only its owner or a holder of ``data:delete`` may."""
         model = self.get(ctx, job_id)

@@ -426,6 +426,7 @@ MODELS: dict[str, dict[str, Any]] = {
         }
     ),
     "Job": _JOB,
+    "Jobs": _object({"jobs": {"type": "array", "items": ref("Job")}}),
     "Upload": _object(
         {"job": ref("Job"), "dataset": DATASET_NAME.json_schema()},
         {

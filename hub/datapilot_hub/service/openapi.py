@@ -19,6 +19,7 @@ from ._openapi_models import ref
 # the handlers' own lists of what a query argument may say
 from .handlers.insights import FALSE as INSIGHTS_FALSE
 from .handlers.insights import TRUE as INSIGHTS_TRUE
+from .handlers.jobs import MAX_JOBS_LISTED
 from .handlers.visualizations import FORMATS as CHART_FORMATS
 from .handlers.visualizations import PNG_SIZES, THEMES
 
@@ -861,6 +862,23 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                 ],
                 _json_body(models.CHART_REQUEST),
             ),
+        },
+        "/orgs/{org}/jobs": {
+            "get": Operation(
+                "The organization's jobs, newest first",
+                "member",
+                {"200": _json(ref("Jobs"))},
+                IN_ORG,
+                [
+                    _ORG,
+                    _q(
+                        "state",
+                        "active keeps the queued and running; default all",
+                        _enum(("all", "active")),
+                    ),
+                    _q("limit", "jobs at most; default 20", _size(1, MAX_JOBS_LISTED)),
+                ],
+            )
         },
         "/orgs/{org}/jobs/{job_id}": {
             "get": Operation(

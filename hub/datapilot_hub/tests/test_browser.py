@@ -56,15 +56,16 @@ def state() -> dict:
     return {}
 
 
-def journey(hub, script: str, **inputs) -> dict:
+def journey(hub, script: str, shots: Path = SCREENSHOTS, **inputs) -> dict:
     """Run ``browser/journeys/<script>.js`` against ``hub``; its results, or a failure that
-    quotes its output (a screenshot of the failing page is among the artifacts)."""
+    quotes its output (a screenshot of the failing page is among the artifacts, in
+    ``shots``)."""
     proc = subprocess.run(
         ["node", str(BROWSER_DIR / "journeys" / f"{script}.js")],
         env={
             **os.environ,
             "HUB_URL": hub.url,
-            "SCREENSHOTS": str(SCREENSHOTS),
+            "SCREENSHOTS": str(shots),
             "CHROMIUM": CHROMIUM,
             "JOURNEY_INPUT": json.dumps(inputs),
         },

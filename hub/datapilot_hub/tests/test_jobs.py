@@ -134,3 +134,26 @@ async def test_stale_jobs_are_failed_and_their_files_removed_at_start(catalog, s
     assert storage.exists(published)
     assert not storage.exists(orphan)
     runner.shutdown()
+
+
+async def test_recent_jobs_are_the_organizations_newest_first(catalog, storage, two_orgs):
+    alice = two_orgs["alpha", "alice"]
+    other = two_orgs["beta", "bob"]
+    runner = JobRunner(catalog, storage)
+    try:
+        first = runner.create(alice, "ingest", "a")
+        time.sleep(0.01)  # (the order is by creation time)
+        second = runner.create(alice, "ingest", "b")
+        foreign = runner.create(other, "ingest", "c")
+        runner.submit(first["id"], alice.org_id, lambda handle: {"rows": 1})
+        assert _wait(runner, alice, first["id"])["state"] == "succeeded"
+
+        listed = runner.recent(alice)
+        assert [j["id"] for j in listed] == [second["id"], first["id"]]
+        assert foreign["id"] not in {j["id"] for j in listed}
+        # the queued one only, when only the active are asked for
+        assert [j["id"] for j in runner.recent(alice, active=True)] == [second["id"]]
+        assert [j["id"] for j in runner.recent(alice, limit=1)] == [second["id"]]
+        assert [j["id"] for j in runner.recent(other)] == [foreign["id"]]
+    finally:
+        runner.shutdown()

@@ -10,7 +10,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ...catalog import Job
 from ...domain._identity import Caller, org_context
-from ...errors import DatapilotError
+from ...errors import DatapilotError, bad_request
 from .._auth import ServiceAuthenticated
 from .base import APIHandler, JSONErrors
 from .orgs import ORG
@@ -18,6 +18,28 @@ from .orgs import ORG
 log = logging.getLogger(__name__)
 
 JOB = r"(?P<job_id>[0-9a-f]{32}|[^/]+)"
+
+
+MAX_JOBS_LISTED = 100
+
+
+class JobsAPIHandler(APIHandler):
+    """GET /orgs/{org}/jobs (members): the organization's jobs, newest first.
+
+    ``?state=active`` keeps those that have not ended (``all``, the default, keeps every
+    one); ``?limit=`` is 1 to 100, default 20.
+    """
+
+    def get(self, org: str) -> None:
+        ctx = self.org(org)
+        state = self.query("state", "all")
+        if state not in ("all", "active"):
+            raise bad_request("state", "state must be all or active.")
+        raw = self.query("limit", "20") or ""
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_JOBS_LISTED:
+            raise bad_request("limit", f"limit must be a whole number from 1 to {MAX_JOBS_LISTED}.")
+        jobs = self.app.jobs.recent(ctx, active=state == "active", limit=int(raw))
+        self.write_json({"jobs": jobs})
 
 
 class JobAPIHandler(APIHandler):
@@ -102,6 +124,7 @@ def _retrieve(future) -> None:
 
 
 default_handlers = [
+    (rf"/orgs/{ORG}/jobs", JobsAPIHandler),
     (rf"/orgs/{ORG}/jobs/{JOB}", JobAPIHandler),
     (rf"/orgs/{ORG}/jobs/{JOB}/cancel", JobCancelAPIHandler),
     (rf"/orgs/{ORG}/jobs/{JOB}/events", JobEventsHandler),
