@@ -296,6 +296,19 @@ MODELS: dict[str, dict[str, Any]] = {
     ),
     "Version": _VERSION,
     "Versions": _object({"versions": {"type": "array", "items": ref("Version")}}),
+    "Parts": _object(
+        {
+            "name": _STRING,
+            "version": _COUNT,
+            "rows": _COUNT,
+            "columns": {"type": "array", "items": _STRING},
+            "schema": {"type": "string", "format": "byte"},
+            "parts": {
+                "type": "array",
+                "items": _object({"part": _COUNT, "rows": _COUNT, "bytes": _COUNT}),
+            },
+        }
+    ),
     "Dataset": _object(
         {
             "name": DATASET_NAME.json_schema(),

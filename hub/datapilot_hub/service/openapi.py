@@ -543,6 +543,46 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                 ],
             ),
         },
+        "/orgs/{org}/datasets/{name}/parts": {
+            "get": Operation(
+                "The parts of a version (its Parquet row groups) and its Arrow schema, for"
+                " readers that fetch them one at a time (dp.load_dask)",
+                "data:read",
+                {"200": _json(ref("Parts"))},
+                _codes(IN_ORG, DENIED),
+                [
+                    _ORG,
+                    _NAME,
+                    _q("version", "a version; default the current one", _whole(-MAX_WHOLE)),
+                ],
+            ),
+        },
+        "/orgs/{org}/datasets/{name}/parts/{part}": {
+            "get": Operation(
+                "One part of a version as a Parquet file",
+                "data:read",
+                {
+                    "200": {
+                        "description": "the part's rows",
+                        "content": {"application/vnd.apache.parquet": _BINARY},
+                    }
+                },
+                _codes(IN_ORG, DENIED, {400: {"unknown_column"}, 429: {"rate_limited"}}),
+                [
+                    _ORG,
+                    _NAME,
+                    {
+                        "name": "part",
+                        "in": "path",
+                        "required": True,
+                        "schema": _whole(0),
+                        "description": "the part's number in the listing",
+                    },
+                    _q("version", "a version; default the current one", _whole(-MAX_WHOLE)),
+                    _q("columns", "comma-separated column names", {"type": "string"}),
+                ],
+            ),
+        },
         "/orgs/{org}/datasets/{name}/aggregate": {
             "post": Operation(
                 "Group-by, time buckets, metrics, filters and top-N over a version; the answer"
