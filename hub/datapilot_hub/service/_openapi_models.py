@@ -296,6 +296,7 @@ MODELS: dict[str, dict[str, Any]] = {
     ),
     "Version": _VERSION,
     "Versions": _object({"versions": {"type": "array", "items": ref("Version")}}),
+    "GatewayWrite": _object({"path": _STRING, "bytes": _COUNT}),
     "Parts": _object(
         {
             "name": _STRING,

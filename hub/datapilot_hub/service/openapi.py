@@ -92,6 +92,29 @@ def _filter(longest: int) -> dict[str, Any]:
 # an ISO 8601 time as RFC 3339 writes it; an empty value is no filter
 _TIME_FILTER = {"type": "string", "anyOf": [{"format": "date-time"}, {"maxLength": 0}]}
 
+_GATEWAY_PATH = {
+    "name": "path",
+    "in": "query",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 1024},
+    "description": "the storage path (org-<id>/datasets/...)",
+}
+_CAPABILITY = {
+    "name": "X-Datapilot-Capability",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "the job's capability; without a valid one every call is a 404",
+}
+_RANGE = {
+    "name": "Range",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "bytes=<first>-[<last>]",
+}
+_OCTETS = "application/octet-stream"
+
 # ---- responses --------------------------------------------------------------------------
 
 _STATUS_TEXT = {
@@ -581,6 +604,43 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                     _q("version", "a version; default the current one", _whole(-MAX_WHOLE)),
                     _q("columns", "comma-separated column names", {"type": "string"}),
                 ],
+            ),
+        },
+        "/gateway/files": {
+            # an external Dask scheduler's workers, with a job's capability (no user)
+            **{
+                method: Operation(
+                    summary,
+                    None,
+                    ok,
+                    _codes(ANY, {400: {"invalid_input"}, 404: {"not_found"}}),
+                    [_GATEWAY_PATH, _CAPABILITY, *extra],
+                )
+                for method, summary, ok, extra in (
+                    (
+                        "get",
+                        "Read a file granted to a job's capability (a byte range with Range)",
+                        {
+                            "200": {"description": "the file", "content": {_OCTETS: _BINARY}},
+                            "206": {"description": "the range", "content": {_OCTETS: _BINARY}},
+                        },
+                        [_RANGE],
+                    ),
+                    (
+                        "head",
+                        "The size of a file granted to a job's capability",
+                        {"200": {"description": "Content-Length is the file's size"}},
+                        [],
+                    ),
+                )
+            },
+            "put": Operation(
+                "Write a file under the output directory granted to a job's capability",
+                None,
+                {"201": _json(ref("GatewayWrite"))},
+                _codes(ANY, {400: {"invalid_input"}, 404: {"not_found"}}),
+                [_GATEWAY_PATH, _CAPABILITY],
+                {"required": True, "content": {_OCTETS: _BINARY}},
             ),
         },
         "/orgs/{org}/datasets/{name}/aggregate": {

@@ -4,6 +4,7 @@ from . import (
     aggregate,
     audit,
     datasets,
+    gateway,
     insights,
     invitations,
     jobs,
@@ -26,4 +27,5 @@ default_handlers = [
     *aggregate.default_handlers,
     *jobs.default_handlers,
     *audit.default_handlers,
+    *gateway.default_handlers,
 ]
