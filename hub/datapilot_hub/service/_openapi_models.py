@@ -22,6 +22,9 @@ from ..domain.ingest import OPTION_KEYS, TYPES
 from ..domain.invitations import EMAIL_PATTERN, MAX_EXPIRES_IN, MIN_EXPIRES_IN
 from ..domain.org_settings import MAX_CPU, MAX_IDLE, MEM_LIMIT_PATTERN, MIN_IDLE, MIN_MEM
 from ..domain.plans import LIMITS, METRICS
+from ..domain.transform import OPS as STEP_OPS
+from ..domain.transform._recipe import MAX_STEPS
+from ..domain.transform._service import OUTPUT_MODES, PREVIEW_MAX_LIMIT
 from ..permissions import PERMISSIONS, ROLES
 
 
@@ -377,6 +380,20 @@ MODELS: dict[str, dict[str, Any]] = {
             }
         },
     ),
+    "TransformJob": _object({"job": ref("Job"), "dataset": DATASET_NAME.json_schema()}),
+    "TransformPreview": _object(
+        {
+            "dataset": DATASET_NAME.json_schema(),
+            "version": _COUNT,
+            "sample_rows": _COUNT,
+            "columns": {
+                "type": "array",
+                "items": _object({"name": _STRING, "type": {"type": "string", "enum": TYPES}}),
+            },
+            "steps": {"type": "array", "items": _JSON_OBJECT},
+            "rows": {"type": "array", "items": _JSON_OBJECT},
+        }
+    ),
     "AuditEvents": _object(
         {
             "events": {"type": "array", "items": _AUDIT_EVENT},
@@ -549,6 +566,29 @@ AGGREGATION = {
         },
     ),
     "additionalProperties": False,
+}
+
+_STEP = {
+    "type": "object",
+    "required": ["op"],
+    "properties": {"op": {"type": "string", "enum": list(STEP_OPS)}},
+    "description": "one step: its op and that op's fields (see the README's ops table)",
+}
+TRANSFORM = {
+    **_object(
+        {"steps": {"type": "array", "minItems": 1, "maxItems": MAX_STEPS, "items": _STEP}},
+        {
+            "output": _object(
+                {"name": DATASET_NAME.json_schema()},
+                {"mode": {"type": "string", "enum": list(OUTPUT_MODES)}},
+            ),
+            "version": nullable({"type": "integer", "minimum": 1}),
+            "preview": {"type": "boolean", "description": "run on a sample, save nothing"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": PREVIEW_MAX_LIMIT},
+        },
+    ),
+    "additionalProperties": False,
+    "description": "output is required unless preview is true",
 }
 
 ROLLBACK = _object({"version": {"type": "integer"}})

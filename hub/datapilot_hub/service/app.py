@@ -38,6 +38,7 @@ from ..domain.org_settings import OrgSettingsService
 from ..domain.orgs import OrgService
 from ..domain.plans import DEFAULT_PLANS, Plans, validate_plans
 from ..domain.servers import ServerWatcher
+from ..domain.transform import TransformService
 from ..domain.transform._gateway import StorageGateway
 from ..hubapi import HubClient
 from ..ratelimit import DEFAULT_RATE_LIMITS, parse_rate_limits, rate_limiter_from_config
@@ -769,6 +770,14 @@ class DataService(Application):
                 self.catalog, self.storage_gateway_url, self.storage_gateway_ttl
             )
         compute.set_storage_gateway(self.storage_gateway)
+        self.transforms = TransformService(
+            self.catalog,
+            self.storage,
+            self.datasets,
+            self.ingestor,
+            self.jobs,
+            lambda: compute.get_client(self.dp_config),
+        )
         self.jobs.sweep_stale()
         self._clean_tmp()
         self.audit = AuditLog(

@@ -194,6 +194,15 @@ JSON_BODY: Codes = {400: {"invalid_json", "invalid_input"}}
 HUB: Codes = {400: {"invalid_name"}, 502: {"hub_unavailable"}}
 # over a plan's limit
 QUOTA: Codes = {403: {"quota_exceeded"}}
+# a recipe's refusals: the body, or a step (details.step)
+TRANSFORM_400 = {
+    "invalid_input",
+    "invalid_step",
+    "unknown_op",
+    "unknown_column",
+    "invalid_expression",
+    "invalid_name",
+}
 
 
 @dataclass(frozen=True)
@@ -680,6 +689,32 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                     ),
                 ],
                 _json_body(models.AGGREGATION),
+            ),
+        },
+        "/orgs/{org}/datasets/{name}/transform": {
+            "post": Operation(
+                "Run a recipe of declarative steps on Dask: 202 with the job that writes the"
+                " output dataset's new version; with preview, the first rows on a sample",
+                "data:transform",
+                {
+                    "200": _json(ref("TransformPreview"), "preview: the recipe's first rows"),
+                    "202": _json(ref("TransformJob"), "the job started", location=True),
+                },
+                _codes(
+                    IN_ORG,
+                    DENIED,
+                    JSON_BODY,
+                    QUOTA,
+                    {
+                        # details.step names the step (and field, position)
+                        400: TRANSFORM_400,
+                        409: {"dataset_exists"},
+                        422: {"transform_failed"},
+                        429: {"rate_limited"},
+                    },
+                ),
+                [_ORG, _NAME],
+                _json_body(models.TRANSFORM),
             ),
         },
         "/orgs/{org}/datasets/{name}/insights": {

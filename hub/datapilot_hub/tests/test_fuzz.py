@@ -66,6 +66,8 @@ CONTENT_CHECKED = {
     ("POST", "/orgs/{org}/datasets/{name}/aggregate"): [400, 422],
     # the same for a chart, and columns that do not fit the chart asked for
     ("POST", "/orgs/{org}/visualizations/generate"): [400, 422],
+    # steps that do not fit the dataset's columns (400), data a recipe cannot compute (422)
+    ("POST", "/orgs/{org}/datasets/{name}/transform"): [400, 422],
     # schemathesis speaks HTTP, not WebSocket: a member's plain GET is a 400
     ("GET", "/orgs/{org}/jobs/{job_id}/events"): [400],
 }
@@ -80,6 +82,13 @@ REAL_BODIES = {
         "filter": "amount > 1",
         "sort": ["-count"],
         "limit": 10,
+    },
+    ("POST", "/orgs/{org}/datasets/{name}/transform"): {
+        "steps": [
+            {"op": "filter", "expr": "amount > 1"},
+            {"op": "group_by", "by": ["region"], "aggs": {"amount": ["sum"], "*": ["count"]}},
+        ],
+        "output": {"name": "fuzzed", "mode": "create"},
     },
     ("POST", "/orgs/{org}/visualizations/generate"): {
         "dataset": "sales",

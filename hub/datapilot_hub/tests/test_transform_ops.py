@@ -372,7 +372,7 @@ def test_sort_and_sample():
 def test_a_bad_step_names_itself(steps, step, field, code):
     with pytest.raises(DatapilotError) as e:
         check_recipe(steps, SCHEMA, resolve)
-    assert e.value.status == 400
+    assert e.value.status == (404 if code == "not_found" else 400)
     assert e.value.code == code, e.value.message
     assert e.value.details["step"] == step
     assert e.value.details["field"] == field

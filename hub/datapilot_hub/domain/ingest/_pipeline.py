@@ -20,7 +20,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -255,6 +255,8 @@ class Ingestor:
         self.limits = limits or Limits()
         self.spool_dir = spool_dir
         self._write_pool = ThreadPoolExecutor(1, "datapilot-parquet")
+        # called after each commit that publishes versions: (org id, dataset names, job id)
+        self.on_publish: Callable[[int, list[str], str], None] | None = None
         self._pool = ThreadPoolExecutor(max(2, min(8, os.cpu_count() or 2)), "datapilot-ingest")
 
     def run(self, req: IngestRequest, handle: JobHandle) -> dict[str, Any]:
@@ -288,7 +290,7 @@ class Ingestor:
         targets = req.sheet_datasets or sheet_datasets(
             req.dataset, workbook_sheets(req.source_path, req.source_name)
         )
-        staged: list[_Staged] = []
+        staged: list[StagedVersion] = []
         skipped: list[dict[str, str]] = []
         for i, (sheet, dataset) in enumerate(targets.items()):
             part = _PartHandle(handle, i / len(targets), 1 / len(targets))
@@ -316,7 +318,7 @@ class Ingestor:
             "skipped": skipped,
         }
 
-    def _stage(self, req: IngestRequest, sniffed: Sniffed, options, handle) -> _Staged:
+    def _stage(self, req: IngestRequest, sniffed: Sniffed, options, handle) -> StagedVersion:
         """Write a new version's files; it is published later (with the job's others)."""
         source = None
         if sniffed.format != "parquet":
@@ -342,7 +344,7 @@ class Ingestor:
             columns, rows, report = self._ingest_text(
                 req, source, sniffed, options, types, parent, path, handle
             )
-        return _Staged(
+        return StagedVersion(
             req, reserved.dataset_id, version, parent, out_dir, columns, rows, report, types
         )
 
@@ -534,7 +536,7 @@ class Ingestor:
             p["name"]: pa.field(p["name"], p["decision"].arrow_type()) for p in plan["columns"]
         }
         if append:
-            with self.storage.open(f"{parent['path']}/part-0.parquet", "rb") as f:
+            with self.storage.open(self._first_file(parent), "rb") as f:
                 old_schema = pq.read_schema(f)
             # parent columns keep their order; new ones (allowed by option) go after
             order = list(old_schema.names) + [n for n in new_fields if n not in old_schema.names]
@@ -620,11 +622,20 @@ class Ingestor:
     def _copy_parent(self, parent, writer, stats, schema) -> int:
         """Write the parent version's rows first (an append makes a new, whole version)."""
         rows = 0
-        with self.storage.open(f"{parent['path']}/part-0.parquet", "rb") as f:
-            old = pq.ParquetFile(f)
-            for i in range(old.num_row_groups):
-                rows += _write_counted(writer, _widen(old.read_row_group(i), schema), stats)
+        for path in self._files(parent):
+            with self.storage.open(path, "rb") as f:
+                old = pq.ParquetFile(f)
+                for i in range(old.num_row_groups):
+                    table = _widen(old.read_row_group(i), schema)
+                    rows += _write_counted(writer, table, stats)
         return rows
+
+    def _files(self, parent) -> list[str]:
+        """The Parquet files of a version, in order (a transform's output has several)."""
+        return [f for f in self.storage.files(parent["path"]) if f.endswith(".parquet")]
+
+    def _first_file(self, parent) -> str:
+        return self._files(parent)[0]
 
     @staticmethod
     def _check_append_types(plan, invalid, rows_read) -> None:
@@ -666,7 +677,7 @@ class Ingestor:
             self._check_append_names(
                 names, [c["name"] for c in parent["columns"]], req.options or {}
             )
-            with self.storage.open(f"{parent['path']}/part-0.parquet", "rb") as f:
+            with self.storage.open(self._first_file(parent), "rb") as f:
                 parent_schema = pq.read_schema(f)
             schema = pa.schema(
                 list(parent_schema) + [f for f in schema if f.name not in parent_schema.names]
@@ -709,6 +720,18 @@ class Ingestor:
         return columns, rows, report
 
     # ---- catalog ---------------------------------------------------------------------
+
+    def reserve(self, req: IngestRequest) -> _Reservation:
+        """Hand out the next version number of ``req.dataset`` (see :meth:`_reserve_version`).
+
+        For other writers of versions (a transformation): they stage their files under
+        the version's directory and end with :meth:`publish`.
+        """
+        return self._reserve_version(req)
+
+    def publish(self, staged: list[StagedVersion], job_id: str) -> None:
+        """Make staged versions current in one catalog commit, or none (see :meth:`_publish`)."""
+        self._publish(staged, job_id)
 
     def _reserve_version(self, req: IngestRequest) -> _Reservation:
         """Hand out the next version number and note the version it builds on.
@@ -770,7 +793,7 @@ class Ingestor:
             }
         return _Reservation(ds.id, ds.next_version - 1, parent, dict(ds.options or {}))
 
-    def _publish(self, staged: list[_Staged], job_id: str) -> None:
+    def _publish(self, staged: list[StagedVersion], job_id: str) -> None:
         """Make the staged versions current, in one catalog transaction, or none of them.
 
         Each version becomes current only if the version it was built on still is (a
@@ -816,13 +839,21 @@ class Ingestor:
                         bytes=nbytes,
                         path=v.out_dir,
                         parent_version=base,
-                        lineage={"operation": req.mode, "source": req.source_name, "job": job_id},
+                        lineage=v.lineage
+                        or {"operation": req.mode, "source": req.source_name, "job": job_id},
                         report=v.report,
                         source_name=req.source_name,
                         created_by=req.user,
                         created=now,
                     )
                 )
+        if self.on_publish is not None:
+            # after the commit: what follows a new version (recipes that refresh) must
+            # never undo or fail the publication itself
+            try:
+                self.on_publish(staged[0].req.org_id, [v.req.dataset for v in staged], job_id)
+            except Exception:
+                log.exception("After publishing job %s", job_id)
 
 
 def _exists(name: str) -> DatapilotError:
@@ -834,7 +865,7 @@ def _exists(name: str) -> DatapilotError:
     )
 
 
-def _overtaken(db, v: _Staged) -> DatapilotError:
+def _overtaken(db, v: StagedVersion) -> DatapilotError:
     """Why a staged version cannot be published: its dataset moved on, or went away."""
     name = v.req.dataset
     ds = db.get(Dataset, v.dataset_id, populate_existing=True)
@@ -879,7 +910,7 @@ class _Reservation:
 
 
 @dataclass
-class _Staged:
+class StagedVersion:
     """A version whose files are written, waiting for the catalog commit."""
 
     req: IngestRequest
@@ -891,6 +922,7 @@ class _Staged:
     rows: int
     report: dict[str, Any]
     types: dict[str, str]
+    lineage: dict[str, Any] | None = None
 
     def result(self) -> dict[str, Any]:
         return {"dataset": self.req.dataset, "version": self.version, "rows": self.rows}

@@ -7,6 +7,7 @@
 
 from ._ops import ARROW_TYPES, apply_recipe, apply_step, cast_values
 from ._recipe import AGGREGATES, OPS, TYPES, Recipe, Step, StepError, check_recipe
+from ._service import TransformPlan, TransformService, check_output
 
 __all__ = [
     "AGGREGATES",
@@ -15,9 +16,12 @@ __all__ = [
     "TYPES",
     "Recipe",
     "Step",
+    "TransformPlan",
+    "TransformService",
     "StepError",
     "apply_recipe",
     "apply_step",
     "cast_values",
+    "check_output",
     "check_recipe",
 ]

@@ -92,11 +92,28 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=pd.ArrowDtype, ignore_metadata=True)
 
 
+#: While this file is in a version's directory, its job still wants the files written there.
+LEASE = ".writing"
+
+
+def open_output(storage: Storage, out_dir: str) -> None:
+    """Mark ``out_dir`` as being written (see :func:`write_output`)."""
+    storage.write_atomic(f"{out_dir}/{LEASE}", b"")
+
+
+def close_output(storage: Storage, out_dir: str) -> None:
+    """The job is done writing: its files stay, no more come (before the publication)."""
+    storage.remove(f"{out_dir}/{LEASE}")
+
+
 def write_output(ddf: Any, storage: Storage, out_dir: str, schema: pa.Schema) -> list[Any]:
     """One delayed write per partition of ``ddf``: ``out_dir/part-00000.parquet``...
 
     Each gives ``{"rows", "stats": {column: {"nulls", "min", "max"}}}``; an empty
     partition writes no file, except the first (a version has at least one file).
+    A write writes only while the directory's lease (:func:`open_output`) is there: a
+    task that was already running when its job was cancelled, and so ran on, leaves no
+    file in a directory the job runner has removed.
 
     Parameters
     ----------
@@ -124,9 +141,12 @@ def _write_part(
 ) -> dict[str, Any]:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)
-    if table.num_rows or always:
+    lease = f"{path.rsplit('/', 1)[0]}/{LEASE}"
+    if (table.num_rows or always) and storage.exists(lease):
         with storage.open(path, "wb") as out, parquet_writer(out, schema) as writer:
             writer.write_table(table, row_group_size=256 * 1024)
+        if not storage.exists(lease):
+            storage.remove(path)
     return {"rows": table.num_rows, "stats": _stats(table)}
 
 

@@ -439,9 +439,12 @@ class _Checker:
         try:
             other = resolve(other_name, version)
         except DatapilotError as e:
-            # the dataset's 404 (also for another organization's), naming the step
-            raise StepError(
-                self.index, self.op, e.message, code=e.code, field="with", **e.details
+            # the dataset's own 404 (the same for another organization's), naming the step
+            raise DatapilotError(
+                e.status,
+                e.code,
+                f"Step {self.index} (join): {e.message}",
+                **{**e.details, "step": self.index, "op": "join", "field": "with"},
             ) from None
         self.other = other
         right: Schema = other["schema"]

@@ -12,6 +12,7 @@ from . import (
     parts,
     settings,
     system,
+    transform,
     visualizations,
 )
 
@@ -25,6 +26,7 @@ default_handlers = [
     *insights.default_handlers,
     *visualizations.default_handlers,
     *aggregate.default_handlers,
+    *transform.default_handlers,
     *jobs.default_handlers,
     *audit.default_handlers,
     *gateway.default_handlers,
