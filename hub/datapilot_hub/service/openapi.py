@@ -643,6 +643,13 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                     ),
                 )
             },
+            "delete": Operation(
+                "Remove a file under the output directory granted to a job's capability",
+                None,
+                _NO_CONTENT,
+                _codes(ANY, {400: {"invalid_input"}, 404: {"not_found"}}),
+                [_GATEWAY_PATH, _CAPABILITY],
+            ),
             "put": Operation(
                 "Write a file under the output directory granted to a job's capability",
                 None,

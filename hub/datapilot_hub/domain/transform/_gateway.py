@@ -215,11 +215,10 @@ class StorageGateway:
         if grant.job_id is not None and not self._job_live(grant):
             self.revoke_job(grant.job_id)
             raise refused
-        if write:
-            prefix = grant.write_prefix
-            if not prefix or not path.startswith(prefix + "/") or path.endswith("/"):
-                raise refused
-        elif path not in grant.read:
+        prefix = grant.write_prefix
+        under_prefix = bool(prefix) and path.startswith(f"{prefix}/") and not path.endswith("/")
+        # (a job may read back what it writes: its own output directory's files)
+        if not under_prefix and (write or path not in grant.read):
             raise refused
         return grant, path
 

@@ -233,6 +233,28 @@ class GatewayFiles:
     def _headers(self) -> dict[str, str]:
         return {"X-Datapilot-Capability": self.token}
 
+    def exists(self, relpath: str) -> bool:
+        """Whether a granted file exists (False for one not granted, or after the job)."""
+        import httpx
+
+        response = httpx.head(
+            self.url, params={"path": relpath}, headers=self._headers(), timeout=self.timeout
+        )
+        if response.status_code == 404:
+            return False
+        response.raise_for_status()
+        return True
+
+    def remove(self, relpath: str) -> None:
+        """Remove a file the capability may write; a missing one is not an error."""
+        import httpx
+
+        response = httpx.delete(
+            self.url, params={"path": relpath}, headers=self._headers(), timeout=self.timeout
+        )
+        if response.status_code != 404:
+            response.raise_for_status()
+
     def open(self, relpath: str, mode: str = "rb") -> IO:
         """A file for reading (``rb``: ranges fetched as read) or writing (``wb``: sent
         when closed)."""

@@ -28,14 +28,14 @@ _RANGE = re.compile(r"bytes=(\d+)-(\d*)")
 class GatewayFilesAPIHandler(APIHandler):
     """GET/HEAD ``/gateway/files?path=`` reads a granted file (byte ranges allowed); PUT
     writes one under the granted output directory (streamed, then renamed: a file is
-    there whole or not at all).
+    there whole or not at all), DELETE removes one there.
 
     Not audited per file: the job that issued the capability is the organization's
     audited call (``dataset.transform``), and a capability belongs to no user.
     """
 
     own_body_limit = True
-    audit_actions = {"PUT": "gateway.write"}
+    audit_actions = {"PUT": "gateway.write", "DELETE": "gateway.remove"}
     _grant: Grant | None = None
     _sink: Any = None
     _tmp: str | None = None
@@ -102,6 +102,13 @@ class GatewayFilesAPIHandler(APIHandler):
             self.app.storage.remove(self._tmp)
             raise
         self.write_json({"path": self._path, "bytes": self._written}, 201)
+
+    async def delete(self) -> None:
+        _, path = self._authorize(write=True)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.app.storage.remove, path)
+        self.set_status(204)
+        self.finish()
 
     async def head(self) -> None:
         _, path = self._authorize(write=False)
