@@ -161,6 +161,21 @@ class DaskCluster(SingletonConfigurable):
         }
 
 
+def use_cluster_defaults() -> None:
+    """Make the graphs this process builds fit a distributed cluster (call at start).
+
+    The service's client is not dask's default (``set_as_default=False``: the service's
+    threads must not send their other work to it), so dask cannot tell that graphs will
+    run on a cluster, and would shuffle (sort, join) through a ``partd`` directory local
+    to one worker, holding the whole shuffle in that worker's memory. The peer-to-peer
+    shuffle streams through the workers and spills to their disks. (Graphs are built
+    before the first job starts the client: this is set before any.)
+    """
+    import dask
+
+    dask.config.set({"dataframe.shuffle.method": "p2p"})
+
+
 def get_client(config: Any) -> Any:
     """The shared ``distributed.Client``, started on first use.
 

@@ -770,6 +770,7 @@ class DataService(Application):
                 self.catalog, self.storage_gateway_url, self.storage_gateway_ttl
             )
         compute.set_storage_gateway(self.storage_gateway)
+        compute.use_cluster_defaults()
         self.transforms = TransformService(
             self.catalog,
             self.storage,

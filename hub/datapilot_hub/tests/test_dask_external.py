@@ -37,7 +37,7 @@ class DaskProcesses:
     """A ``dask scheduler`` and one ``dask worker`` (with its nanny) on 127.0.0.1, in a
     clean environment (no DATAPILOT_* or AWS_* variable), stopped at the end."""
 
-    def __init__(self, home: Path, memory_limit: str = "1GB") -> None:
+    def __init__(self, home: Path, memory_limit: str = "1GB", pause: bool = True) -> None:
         self.port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.env = {
@@ -47,6 +47,10 @@ class DaskProcesses:
             # spilling goes to the worker's own directory
             "DASK_TEMPORARY_DIRECTORY": str(home / "dask-tmp"),
         }
+        if not pause:
+            # spill only: a worker whose own imports take half its limit would pause again
+            # and again (its memory is not its data's), and crawl
+            self.env["DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE"] = "False"
         self.home = home
         self.memory_limit = memory_limit
         self.procs: list[subprocess.Popen] = []
