@@ -188,6 +188,7 @@ def get_client(config: Any) -> Any:
     global _client, _cluster
     with _lock:
         if _client is None:
+            import dask
             from distributed import Client, LocalCluster
 
             if config.dask_scheduler:
@@ -196,6 +197,16 @@ def get_client(config: Any) -> Any:
                 sizing = DaskCluster.instance(config=getattr(config, "config", None))
                 kwargs = sizing.cluster_kwargs()
                 os.makedirs(kwargs["local_directory"], mode=0o700, exist_ok=True)
+                if isinstance(kwargs["memory_limit"], int):
+                    # a peer-to-peer shuffle buffers up to 1 GiB per worker by default:
+                    # more than a small worker has (the nanny passes this on to them)
+                    limit = kwargs["memory_limit"]
+                    dask.config.set(
+                        {
+                            "distributed.p2p.comm.buffer": min(limit // 10, 2**30),
+                            "distributed.p2p.storage.buffer": min(limit // 20, 100 * 2**20),
+                        }
+                    )
                 _cluster = LocalCluster(**kwargs)
                 _client = Client(_cluster, set_as_default=False)
         return _client

@@ -48,9 +48,13 @@ class DaskProcesses:
             "DASK_TEMPORARY_DIRECTORY": str(home / "dask-tmp"),
         }
         if not pause:
-            # spill only: a worker whose own imports take half its limit would pause again
-            # and again (its memory is not its data's), and crawl
+            # a small worker: spill only (one whose own imports take half its limit would
+            # pause again and again: its memory is not its data's), and a peer-to-peer
+            # shuffle buffering a tenth of it, not its default gibibyte
             self.env["DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE"] = "False"
+            limit = int(memory_limit)
+            self.env["DASK_DISTRIBUTED__P2P__COMM__BUFFER"] = str(limit // 10)
+            self.env["DASK_DISTRIBUTED__P2P__STORAGE__BUFFER"] = str(limit // 20)
         self.home = home
         self.memory_limit = memory_limit
         self.procs: list[subprocess.Popen] = []
@@ -139,20 +143,20 @@ def sales(rows: int, seed: int = 3) -> pd.DataFrame:
     )
 
 
-def upload_parquet(hub, org, token, name, df, group):
+def upload_parquet(hub, org, token, name, data, group, timeout=120) -> int:
+    """Upload ``data`` (a DataFrame or an Arrow table) as Parquet in row groups of
+    ``group`` rows (the ingestion keeps them: one part each); returns the file's size."""
+    table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, False)
     sink = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), sink, group)
+    pq.write_table(table, sink, group)
+    content = sink.getvalue()
     r = hub.upload(
-        org,
-        token,
-        name,
-        sink.getvalue(),
-        f"{name}.parquet",
-        content_type="application/vnd.apache.parquet",
+        org, token, name, content, f"{name}.parquet", content_type="application/vnd.apache.parquet"
     )
     assert r.status_code == 202, r.text
-    job = hub.wait_job(org, r.json()["job"]["id"], token, timeout=120)
+    job = hub.wait_job(org, r.json()["job"]["id"], token, timeout=timeout)
     assert job["state"] == "succeeded", job
+    return len(content)
 
 
 @pytest.fixture(scope="module")

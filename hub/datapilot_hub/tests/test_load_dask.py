@@ -10,10 +10,10 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from .test_dask_external import upload_parquet
 from .utils import run_in_kernel, running_hub
 
 pytestmark = pytest.mark.e2e
@@ -43,20 +43,8 @@ def world(request, tmp_path_factory):
                 ("globex", "gary", "analyst"),
             ],
         )
-        sink = io.BytesIO()
-        # row groups of GROUP rows: the ingestion keeps them, so the version has 5 parts
-        pq.write_table(pa.Table.from_pandas(_frame(), preserve_index=False), sink, GROUP)
-        r = hub.upload(
-            "acme",
-            tokens["alice"],
-            "sales",
-            sink.getvalue(),
-            "sales.parquet",
-            content_type="application/vnd.apache.parquet",
-        )
-        assert r.status_code == 202, r.text
-        job = hub.wait_job("acme", r.json()["job"]["id"], tokens["alice"])
-        assert job["state"] == "succeeded", job
+        # row groups of GROUP rows: the version has 5 parts
+        upload_parquet(hub, "acme", tokens["alice"], "sales", _frame(), GROUP)
         yield {"hub": hub, "tokens": tokens}
 
 
