@@ -1,6 +1,6 @@
 """The input contract every part of Datapilot checks against, in one place.
 
-Organization slugs, dataset names, user names, upload modes and the error codes of their
+Organization slugs, dataset names, user names, upload and output modes and the error codes of their
 refusals are checked by the hub side, the data service, the server extension and the
 kernel client alike: each imports them from here, so a name one part accepts is never one
 another refuses. Standard library only, so the kernel and the extension can import it
@@ -18,6 +18,7 @@ from ._rules import (
     MODES,
     ORG_NAME,
     ORG_SLUG,
+    OUTPUT_MODES,
     SERVICE_PREFIX,
     USER_NAME_MAX_LENGTH,
     ContractError,
@@ -25,6 +26,7 @@ from ._rules import (
     check_dataset_name,
     check_mode,
     check_org_slug,
+    check_output_mode,
     check_user_name,
     is_dataset_name,
     is_org_slug,
@@ -39,6 +41,7 @@ __all__ = [
     "INVALID_NAME",
     "MODES",
     "ORG_NAME",
+    "OUTPUT_MODES",
     "ORG_SLUG",
     "SERVICE_PREFIX",
     "USER_NAME_MAX_LENGTH",
@@ -47,6 +50,7 @@ __all__ = [
     "check_dataset_name",
     "check_mode",
     "check_org_slug",
+    "check_output_mode",
     "check_user_name",
     "is_dataset_name",
     "is_org_slug",

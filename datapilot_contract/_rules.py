@@ -33,6 +33,8 @@ INVALID_MODE = "invalid_mode"
 #: How an upload becomes a dataset version: ``create`` (refused if the dataset exists),
 #: ``replace`` (a new version of these rows only) or ``append`` (the old rows and these).
 MODES: tuple[str, ...] = ("create", "replace", "append")
+#: How a transformation writes its output: a new dataset, or a new version of one.
+OUTPUT_MODES: tuple[str, ...] = ("create", "replace")
 
 # JupyterHub keeps user names in a 255-character column
 USER_NAME_MAX_LENGTH = 255
@@ -309,6 +311,20 @@ def user_name_json_schema() -> dict[str, Any]:
     }
 
 
+def check_output_mode(value: Any, field: str = "output.mode") -> str:
+    """Return ``value`` if it is a transformation's output mode (:data:`OUTPUT_MODES`), else
+    raise :class:`ContractError`.
+
+    Parameters
+    ----------
+    value : Any
+        A candidate mode.
+    field : str
+        Where it came from, for the error.
+    """
+    return _one_of(value, field, OUTPUT_MODES)
+
+
 def check_mode(value: Any, field: str = "mode") -> str:
     """Return ``value`` if it is an upload mode (:data:`MODES`), else raise :class:`ContractError`.
 
@@ -319,8 +335,14 @@ def check_mode(value: Any, field: str = "mode") -> str:
     field : str
         Where it came from, for the error.
     """
-    if not isinstance(value, str) or value not in MODES:
+    return _one_of(value, field, MODES, "mode")
+
+
+def _one_of(value: Any, field: str, modes: tuple[str, ...], what: str | None = None) -> str:
+    if not isinstance(value, str) or value not in modes:
         raise ContractError(
-            field, INVALID_MODE, f"mode must be one of {', '.join(MODES)}, not {_shown(value)}."
+            field,
+            INVALID_MODE,
+            f"{what or field} must be one of {', '.join(modes)}, not {_shown(value)}.",
         )
     return value

@@ -13,6 +13,8 @@ Inside a JupyterHub user server no setup is needed::
     dp.insights("sales")                            # ranked, tested, with charts
     dp.save(df[df.amount > 0], "positive_sales")    # waits for ingestion
     dp.upload("~/data/Orders 2024.csv")             # dataset "orders_2024"
+    (dp.transform("sales").dropna(["amount"]).filter("region != 'x'")
+       .group_by("region", {"amount": ["sum"]}).save("sales_by_region"))
 
 The module-level functions use a default :class:`DatapilotClient` configured from
 ``$DATAPILOT_URL``, ``$JUPYTERHUB_API_TOKEN`` and ``$DATAPILOT_ORG``; create a client
@@ -42,9 +44,11 @@ from ._functions import (
     load_dask,
     reset_client,
     save,
+    transform,
     upload,
 )
 from ._insights import Insights
+from ._transform import Transform
 from ._validation import name_from_path, validate_mode, validate_name
 
 __all__ = [
@@ -52,6 +56,7 @@ __all__ = [
     "DatapilotError",
     "DatasetInfo",
     "Insights",
+    "Transform",
     "aaggregate",
     "achart",
     "adatasets",
@@ -70,6 +75,7 @@ __all__ = [
     "name_from_path",
     "reset_client",
     "save",
+    "transform",
     "upload",
     "validate_mode",
     "validate_name",

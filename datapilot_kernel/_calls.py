@@ -347,3 +347,65 @@ def write_parquet(df: pd.DataFrame, f: IO[bytes]) -> None:
     # preserve_index=None: a named index becomes a column, a RangeIndex is metadata
     # only, and any other index is written as __index_level_N__, which the service drops
     pq.write_table(pa.Table.from_pandas(df, preserve_index=None), f)
+
+
+# -- transformations ------------------------------------------------------------------
+
+
+def transform_save(
+    client: DatapilotClient, recipe: dict[str, Any], name: str, mode: str
+) -> Flow[dict[str, Any]]:
+    """POST a recipe, wait for its job, return the output's info (:meth:`Transform.save`)."""
+    org = client._check_config()
+    body = {"steps": recipe["steps"], "output": {"name": name, "mode": mode}}
+    if "version" in recipe:
+        body["version"] = recipe["version"]
+    response = yield from call(
+        Request("POST", f"orgs/{org}/datasets/{recipe['source']}/transform", json=body)
+    )
+    yield from wait_for_job(client, org, response.json()["job"], f"transform {name}")
+    info = yield from call(Request("GET", f"orgs/{org}/datasets/{name}"))
+    return DatasetInfo(info.json())
+
+
+def transform_preview(
+    client: DatapilotClient, recipe: dict[str, Any], n: int
+) -> Flow[pd.DataFrame]:
+    """POST a recipe with ``preview``; its rows as a typed DataFrame."""
+    org = client._check_config()
+    body = {"steps": recipe["steps"], "preview": True, "limit": int(n)}
+    if "version" in recipe:
+        body["version"] = recipe["version"]
+    response = yield from call(
+        Request("POST", f"orgs/{org}/datasets/{recipe['source']}/transform", json=body)
+    )
+    return preview_frame(response.json())
+
+
+def save_recipe(client: DatapilotClient, name: str, body: dict[str, Any]) -> Flow[dict[str, Any]]:
+    """PUT a saved recipe (:meth:`Transform.save_recipe`)."""
+    org = client._check_config()
+    response = yield from call(Request("PUT", f"orgs/{org}/recipes/{name}", json=body))
+    return response.json()  # type: ignore[no-any-return]
+
+
+def preview_frame(answer: dict[str, Any]) -> pd.DataFrame:
+    """A preview's rows with the columns' types (dates and timestamps parsed).
+
+    Parameters
+    ----------
+    answer : dict
+        The service's preview: ``columns`` (name, type) and ``rows``.
+    """
+    import pandas as pd
+
+    columns = [c["name"] for c in answer["columns"]]
+    frame = pd.DataFrame.from_records(answer["rows"], columns=columns)
+    for c in answer["columns"]:
+        if c["type"] in ("date", "datetime"):
+            frame[c["name"]] = pd.to_datetime(frame[c["name"]])
+            if c["type"] == "date":
+                frame[c["name"]] = frame[c["name"]].dt.date
+        elif c["type"] == "integer":
+            frame[c["name"]] = frame[c["name"]].astype("Int64")
+    return frame

@@ -21,6 +21,7 @@ from ._derive import asynchronous, runs
 from ._display import DatasetInfo
 from ._errors import DatapilotError
 from ._insights import Insights
+from ._transform import Transform
 from ._validation import validate_org
 
 if TYPE_CHECKING:
@@ -506,6 +507,26 @@ class DatapilotClient(Configurable):
     aupload = asynchronous(upload)
 
     # -- configuration and drivers --------------------------------------------------
+
+    def transform(self, name: str, version: int | None = None) -> Transform:
+        """Start a recipe on dataset ``name``: a builder of declarative steps.
+
+        ``dp.transform("sales").dropna(["amount"]).filter("region != 'x'")`` builds the
+        steps; ``.preview()`` runs them on a sample, ``.save("sales_clean")`` on the
+        service's Dask cluster into a dataset, ``.save_recipe(...)`` keeps them by name.
+
+        Parameters
+        ----------
+        name : str
+            The source dataset.
+        version : int, optional
+            A version of it; by default the current one.
+
+        Returns
+        -------
+        Transform
+        """
+        return Transform(self, name, version)
 
     def _check_config(self) -> str:
         """Return the organization slug, or raise saying which settings are missing."""

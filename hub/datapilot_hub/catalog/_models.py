@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -97,6 +98,7 @@ TENANT_TABLES = (
     "audit_events",
     "invitations",
     "usage_records",
+    "recipes",
 )
 
 
@@ -334,3 +336,39 @@ class UsageRecord(Base):
 
     def __repr__(self) -> str:
         return f"<UsageRecord {self.metric}={self.amount} org={self.organization_id}>"
+
+
+class SavedRecipe(Base):
+    """A transformation recipe saved by name: its source, steps, output and the versions
+    of its sources it runs on (a refresh moves them to the latest)."""
+
+    __tablename__ = "recipes"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    source: Mapped[str] = mapped_column(String(63))
+    steps: Mapped[list] = mapped_column(JSONDict)
+    output: Mapped[str] = mapped_column(String(63))
+    # dataset name -> version: the source's and each join's, as last saved or refreshed
+    versions: Mapped[dict] = mapped_column(JSONDict)
+    auto_refresh: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    last_job: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # why the last automatic refresh could not start (its steps no longer fit, say)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    def __repr__(self) -> str:
+        return f"<SavedRecipe {self.name} org={self.organization_id} source={self.source}>"
+
+    @classmethod
+    def find(cls, db: Session, organization_id: int, name: str) -> SavedRecipe | None:
+        """The recipe ``name`` of the organization, or None."""
+        return db.scalar(
+            select(cls).where(cls.organization_id == organization_id, cls.name == name)
+        )

@@ -168,6 +168,13 @@ class DatasetService:
         ctx.require("data:import")
         validate_name(name)
         validate_mode(mode)
+        self.check_target(ctx, name, mode)
+
+    def check_target(
+        self, ctx: OrgContext, name: str, mode: str, others: str = "replace or append"
+    ) -> None:
+        """409 when ``mode`` is ``create`` and the dataset is visible, 404 when it is not
+        and the mode needs it; ``others`` names the modes the 409 suggests."""
         with self.catalog.session(ctx.org_id) as db:
             ds = Dataset.find(db, ctx.org_id, name)
             visible = ds is not None and ds.current_version is not None
@@ -175,7 +182,7 @@ class DatasetService:
                 raise DatapilotError(
                     409,
                     "dataset_exists",
-                    f"A dataset named {name!r} already exists; use mode replace or append.",
+                    f"A dataset named {name!r} already exists; use mode {others}.",
                     dataset=name,
                 )
             if mode != "create" and not visible:

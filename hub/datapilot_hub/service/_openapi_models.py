@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from datapilot_charts import CHART_TYPES
-from datapilot_contract import DATASET_NAME, MODES, ORG_NAME, ORG_SLUG
+from datapilot_contract import DATASET_NAME, MODES, ORG_NAME, ORG_SLUG, OUTPUT_MODES
 
 from ..domain.aggregate import FUNCTIONS, UNITS
 from ..domain.aggregate._spec import MAX_DERIVED, MAX_GROUP_BY, MAX_ROWS
@@ -24,7 +24,7 @@ from ..domain.org_settings import MAX_CPU, MAX_IDLE, MEM_LIMIT_PATTERN, MIN_IDLE
 from ..domain.plans import LIMITS, METRICS
 from ..domain.transform import OPS as STEP_OPS
 from ..domain.transform._recipe import MAX_STEPS
-from ..domain.transform._service import OUTPUT_MODES, PREVIEW_MAX_LIMIT
+from ..domain.transform._service import PREVIEW_MAX_LIMIT
 from ..permissions import PERMISSIONS, ROLES
 
 
@@ -164,6 +164,25 @@ _COLUMN = _object(
     }
 )
 
+_RECIPE = _object(
+    {
+        "name": DATASET_NAME.json_schema(),
+        "source": DATASET_NAME.json_schema(),
+        "steps": {"type": "array", "items": _JSON_OBJECT},
+        "output": DATASET_NAME.json_schema(),
+        "versions": {
+            "type": "object",
+            "additionalProperties": {"type": "integer"},
+            "description": "dataset -> the version a run reads",
+        },
+        "auto_refresh": {"type": "boolean"},
+        "created_by": _STRING,
+        "created": _TIME,
+        "updated": _TIME,
+        "last_job": nullable(_STRING),
+        "last_error": nullable(_STRING),
+    }
+)
 _AUDIT_EVENT = _object(
     {
         "id": _COUNT,
@@ -394,6 +413,11 @@ MODELS: dict[str, dict[str, Any]] = {
             "rows": {"type": "array", "items": _JSON_OBJECT},
         }
     ),
+    "Recipe": _RECIPE,
+    "Recipes": _object({"recipes": {"type": "array", "items": _RECIPE}}),
+    "RecipeRun": _object(
+        {"job": ref("Job"), "dataset": DATASET_NAME.json_schema(), "recipe": _RECIPE}
+    ),
     "AuditEvents": _object(
         {
             "events": {"type": "array", "items": _AUDIT_EVENT},
@@ -589,6 +613,26 @@ TRANSFORM = {
     ),
     "additionalProperties": False,
     "description": "output is required unless preview is true",
+}
+
+RECIPE_SAVE = {
+    **_object(
+        {
+            "source": DATASET_NAME.json_schema(),
+            "steps": TRANSFORM["properties"]["steps"],
+            "output": {
+                "anyOf": [
+                    DATASET_NAME.json_schema(),
+                    {
+                        **_object({"name": DATASET_NAME.json_schema()}),
+                        "additionalProperties": False,
+                    },
+                ]
+            },
+        },
+        {"auto_refresh": {"type": "boolean"}},
+    ),
+    "additionalProperties": False,
 }
 
 ROLLBACK = _object({"version": {"type": "integer"}})

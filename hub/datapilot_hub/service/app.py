@@ -38,7 +38,7 @@ from ..domain.org_settings import OrgSettingsService
 from ..domain.orgs import OrgService
 from ..domain.plans import DEFAULT_PLANS, Plans, validate_plans
 from ..domain.servers import ServerWatcher
-from ..domain.transform import TransformService
+from ..domain.transform import SavedRecipes, TransformService
 from ..domain.transform._gateway import StorageGateway
 from ..hubapi import HubClient
 from ..ratelimit import DEFAULT_RATE_LIMITS, parse_rate_limits, rate_limiter_from_config
@@ -778,7 +778,11 @@ class DataService(Application):
             self.ingestor,
             self.jobs,
             lambda: compute.get_client(self.dp_config),
+            self.quotas.record_job,
         )
+        self.recipes = SavedRecipes(self.catalog, self.transforms, self.quotas.check_upload)
+        # a new version of a source refreshes the recipes that ask for it
+        self.ingestor.on_publish = self.recipes.on_publish
         self.jobs.sweep_stale()
         self._clean_tmp()
         self.audit = AuditLog(

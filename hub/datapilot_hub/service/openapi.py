@@ -46,6 +46,13 @@ _USER = {
     "schema": user_name_json_schema(),
     "description": "JupyterHub user name",
 }
+_RECIPE = {
+    "name": "recipe",
+    "in": "path",
+    "required": True,
+    "schema": DATASET_NAME.json_schema(),
+    "description": "saved recipe name",
+}
 _JOB = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _INVITATION = {
     "name": "invitation_id",
@@ -202,7 +209,15 @@ TRANSFORM_400 = {
     "unknown_column",
     "invalid_expression",
     "invalid_name",
+    "invalid_mode",
 }
+RUN_CODES: Codes = _codes(
+    IN_ORG,
+    DENIED,
+    JSON_BODY,
+    QUOTA,
+    {400: TRANSFORM_400, 429: {"rate_limited"}},
+)
 
 
 @dataclass(frozen=True)
@@ -722,6 +737,64 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                 ),
                 [_ORG, _NAME],
                 _json_body(models.TRANSFORM),
+            ),
+        },
+        "/orgs/{org}/recipes": {
+            "get": Operation(
+                "The saved recipes",
+                "data:read",
+                {"200": _json(ref("Recipes"))},
+                _codes(IN_ORG, DENIED),
+                [_ORG],
+            ),
+        },
+        "/orgs/{org}/recipes/{recipe}": {
+            "get": Operation(
+                "A saved recipe",
+                "data:read",
+                {"200": _json(ref("Recipe"))},
+                _codes(IN_ORG, DENIED),
+                [_ORG, _RECIPE],
+            ),
+            "put": Operation(
+                "Save a recipe by name (checked as a run is), on the current versions of its"
+                " sources; auto_refresh runs it when one gets a new version",
+                "data:transform",
+                {
+                    "200": _json(ref("Recipe"), "replaced"),
+                    "201": _json(ref("Recipe"), "saved", location=True),
+                },
+                _codes(IN_ORG, DENIED, JSON_BODY, {400: TRANSFORM_400}),
+                [_ORG, _RECIPE],
+                _json_body(models.RECIPE_SAVE),
+            ),
+            "delete": Operation(
+                "Delete a saved recipe (its outputs stay)",
+                "data:transform",
+                _NO_CONTENT,
+                _codes(IN_ORG, DENIED),
+                [_ORG, _RECIPE],
+            ),
+        },
+        "/orgs/{org}/recipes/{recipe}/run": {
+            "post": Operation(
+                "Run a saved recipe again on the versions it keeps; 202 with the job",
+                "data:transform",
+                {"202": _json(ref("RecipeRun"), "the job started", location=True)},
+                RUN_CODES,
+                [_ORG, _RECIPE],
+                _json_body({"type": "object", "additionalProperties": False}, required=False),
+            ),
+        },
+        "/orgs/{org}/recipes/{recipe}/refresh": {
+            "post": Operation(
+                "Run a saved recipe on the latest versions of its sources (which it then"
+                " keeps); 202 with the job",
+                "data:transform",
+                {"202": _json(ref("RecipeRun"), "the job started", location=True)},
+                RUN_CODES,
+                [_ORG, _RECIPE],
+                _json_body({"type": "object", "additionalProperties": False}, required=False),
             ),
         },
         "/orgs/{org}/datasets/{name}/insights": {

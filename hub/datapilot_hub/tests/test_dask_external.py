@@ -146,7 +146,7 @@ def sales(rows: int, seed: int = 3) -> pd.DataFrame:
 def upload_parquet(hub, org, token, name, data, group, timeout=120) -> int:
     """Upload ``data`` (a DataFrame or an Arrow table) as Parquet in row groups of
     ``group`` rows (the ingestion keeps them: one part each); returns the file's size."""
-    table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, False)
+    table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
     sink = io.BytesIO()
     pq.write_table(table, sink, group)
     content = sink.getvalue()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import bad_request
+from .._args import json_object, json_whole
 
 UNITS = ("hour", "day", "week", "month", "quarter", "year")
 FUNCTIONS = ("count", "count_distinct", "sum", "mean", "median", "min", "max")
@@ -136,13 +137,7 @@ def parse_aggregation(body: Any) -> Aggregation:
     DatapilotError
         400 naming the field that is wrong.
     """
-    if not isinstance(body, dict):
-        raise bad_request("body", "The request body must be a JSON object.")
-    unknown = [k for k in body if k not in FIELDS]
-    if unknown:
-        raise bad_request(
-            unknown[0], f"Unknown field {unknown[0]!r}; the fields are: {', '.join(FIELDS)}."
-        )
+    body = json_object(body, FIELDS)
     agg = Aggregation(
         group_by=_group_by(body.get("group_by")),
         time_bucket=_time_bucket(body.get("time_bucket")),
@@ -150,9 +145,9 @@ def parse_aggregation(body: Any) -> Aggregation:
         metrics=_metrics(body.get("metrics")),
         filter=_filter(body.get("filter")),
         sort=_sort(body.get("sort")),
-        limit=_whole(body.get("limit"), "limit", 1, MAX_ROWS),
+        limit=json_whole(body.get("limit"), "limit", 1, MAX_ROWS),
         other=_bool(body.get("other", False), "other"),
-        version=_whole(body.get("version"), "version", 1, None),
+        version=json_whole(body.get("version"), "version", 1, None),
     )
     if agg.other and (not agg.group_by or agg.limit is None):
         raise bad_request(
@@ -327,20 +322,6 @@ def _sort(value: Any) -> list[SortKey]:
                 where, f'{where} must be "column", "-column" or {{"column": ..., "desc": true}}.'
             )
     return keys
-
-
-def _whole(value: Any, name: str, low: int, high: int | None) -> int | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bound = f" and at most {high}" if high is not None else ""
-        raise bad_request(name, f"{name} must be a whole number of at least {low}{bound}.")
-    return value
 
 
 def _bool(value: Any, name: str) -> bool:

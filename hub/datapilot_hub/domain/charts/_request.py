@@ -8,6 +8,7 @@ from typing import Any
 from datapilot_charts import CHART_TYPES
 
 from ...errors import bad_request
+from .._args import json_object, json_whole
 from ..datasets import validate_name
 
 #: how a measure is summed up per x value (``count`` counts rows, or values of ``y``)
@@ -93,17 +94,11 @@ def parse_chart_request(body: Any) -> ChartRequest:
     DatapilotError
         400 naming the field that is wrong.
     """
-    if not isinstance(body, dict):
-        raise bad_request("body", "The request body must be a JSON object.")
-    unknown = [k for k in body if k not in FIELDS]
-    if unknown:
-        raise bad_request(
-            unknown[0], f"Unknown field {unknown[0]!r}; the fields are: {', '.join(FIELDS)}."
-        )
+    body = json_object(body, FIELDS)
     if "dataset" not in body:
         raise bad_request("dataset", "Name the dataset to chart.")
     req = ChartRequest(dataset=validate_name(body["dataset"], "dataset"))
-    req.version = _whole(body.get("version"), "version", 1, None)
+    req.version = json_whole(body.get("version"), "version", 1, None)
     req.chart_type = _choice(body.get("chart_type"), "chart_type", CHART_TYPES)
     for name in ("x", "y", "group"):
         setattr(req, name, _column(body.get(name), name))
@@ -121,8 +116,8 @@ def parse_chart_request(body: Any) -> ChartRequest:
     if text is not None and not isinstance(text, str):
         raise bad_request("filter", "filter must be an expression (a string).")
     req.filter = text
-    req.limit = _whole(body.get("limit"), "limit", 1, MAX_BARS)
-    req.bins = _whole(body.get("bins"), "bins", 2, MAX_BINS)
+    req.limit = json_whole(body.get("limit"), "limit", 1, MAX_BARS)
+    req.bins = json_whole(body.get("bins"), "bins", 2, MAX_BINS)
     title = body.get("title")
     if title is not None and (not isinstance(title, str) or len(title) > 200):
         raise bad_request("title", "title must be a string of at most 200 characters.")
@@ -143,18 +138,4 @@ def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str | None:
         return None
     if value not in choices:
         raise bad_request(name, f"{name} must be one of {', '.join(choices)}, not {value!r}.")
-    return value
-
-
-def _whole(value: Any, name: str, low: int, high: int | None) -> int | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bound = f" and at most {high}" if high is not None else ""
-        raise bad_request(name, f"{name} must be a whole number of at least {low}{bound}.")
     return value

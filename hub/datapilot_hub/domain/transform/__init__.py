@@ -7,6 +7,7 @@
 
 from ._ops import ARROW_TYPES, apply_recipe, apply_step, cast_values
 from ._recipe import AGGREGATES, OPS, TYPES, Recipe, Step, StepError, check_recipe
+from ._saved import SavedRecipes, recipe_model
 from ._service import TransformPlan, TransformService, check_output
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "OPS",
     "TYPES",
     "Recipe",
+    "SavedRecipes",
     "Step",
     "TransformPlan",
     "TransformService",
@@ -24,4 +26,5 @@ __all__ = [
     "cast_values",
     "check_output",
     "check_recipe",
+    "recipe_model",
 ]

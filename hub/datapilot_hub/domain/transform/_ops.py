@@ -305,13 +305,36 @@ def _group_by(ddf, step, other):
             else:
                 spec.setdefault(column, []).append(func)
                 names.append(f"{column}_{func}")
+    # SQL's sum of no value is null, pandas' is 0: a count beside each sum tells them apart
+    summed = [c for c, fs in spec.items() if "sum" in fs]
+    for column in summed:
+        if "count" not in spec[column]:
+            spec[column].append("count")
     result = None
     if spec:
         result = grouped.agg(spec)
         result.columns = [f"{c}_{f}" for c, fs in spec.items() for f in fs]
+        if summed:
+            result = _null_empty_sums(result, summed)
     for part in extra:
         result = part if result is None else result.join(part, how="left")
     return _conform(result.reset_index(), step.after)
+
+
+def _null_empty_sums(ddf, columns: list[str]):
+    if isinstance(ddf, pd.DataFrame):
+        return _empty_sums(ddf, columns)
+    return ddf.map_partitions(_empty_sums, columns, meta=_empty_sums(ddf._meta, columns))
+
+
+def _empty_sums(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    out = frame.copy()
+    for column in columns:
+        total = _arrow(frame[f"{column}_sum"])
+        empty = pc.equal(_arrow(frame[f"{column}_count"]), 0)
+        values = pc.if_else(empty, pa.scalar(None, total.type), total)
+        out[f"{column}_sum"] = _series(values, frame[f"{column}_sum"])
+    return out
 
 
 def _conform(ddf, schema: dict[str, str]):
@@ -380,6 +403,12 @@ def _pivot(ddf, step, other):
         result = parts[0].to_frame(names[0])
         for n, part in zip(names[1:], parts[1:], strict=True):
             result = result.join(part.to_frame(n), how="left")
+    elif agg == "sum":
+        # a key without a value in a group is null there, as in SQL's PIVOT
+        result = grouped.agg({n: ["sum", "count"] for n in names})
+        result.columns = [f"{n}_{f}" for n in names for f in ("sum", "count")]
+        result = _null_empty_sums(result, names)
+        result = result.rename(columns={f"{n}_sum": n for n in names})
     else:
         result = grouped.agg({n: agg for n in names})
     return _conform(result.reset_index(), step.after)

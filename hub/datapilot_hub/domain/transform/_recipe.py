@@ -448,7 +448,7 @@ class _Checker:
             ) from None
         self.other = other
         right: Schema = other["schema"]
-        how = self.choice("how", JOINS, "inner")
+        self.choice("how", JOINS, "inner")
         on = self.columns("on")
         for key in on:
             self.column(key, "on", right)
@@ -467,7 +467,6 @@ class _Checker:
             if new in out:
                 raise self.fail(f"two columns would be named {new!r}.", field="with")
             out[new] = type_
-        del how
         return out
 
     def op_pivot(self) -> Schema:

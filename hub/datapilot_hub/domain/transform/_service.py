@@ -20,12 +20,14 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+from sqlalchemy import select
 
-from datapilot_contract import check_dataset_name
+from datapilot_contract import check_dataset_name, check_output_mode
 
-from ...catalog import Catalog, Dataset
-from ...errors import DatapilotError, bad_request, checked, not_found
+from ...catalog import Catalog, Dataset, Job
+from ...errors import DatapilotError, bad_request, checked
 from ...storage import Storage
+from .._args import json_object, json_whole
 from ..datasets import DatasetService
 from ..expressions import ExpressionError
 from ..ingest import Ingestor, IngestRequest, StagedVersion, logical_type
@@ -36,8 +38,7 @@ from ._recipe import Recipe, check_recipe
 
 log = logging.getLogger(__name__)
 
-OUTPUT_MODES = ("create", "replace")
-BODY_FIELDS = {"steps", "output", "version", "preview", "limit"}
+BODY_FIELDS = ("steps", "output", "version", "preview", "limit")
 PREVIEW_ROWS = 10_000
 PREVIEW_LIMIT = 100
 PREVIEW_MAX_LIMIT = 1000
@@ -111,6 +112,9 @@ class TransformService:
         Runs the jobs.
     client : callable
         Gives the ``distributed.Client`` (started on first use).
+    meter : callable, optional
+        ``meter(org_id, user, {"id", "seconds", "result"})`` after every job, as
+        :meth:`Plans.record_job` takes it (compute time, rows written, storage).
     """
 
     def __init__(
@@ -121,6 +125,7 @@ class TransformService:
         ingestor: Ingestor,
         jobs: JobRunner,
         client: Callable[[], Any],
+        meter: Callable[[int, str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.catalog = catalog
         self.storage = storage
@@ -128,24 +133,31 @@ class TransformService:
         self.ingestor = ingestor
         self.jobs = jobs
         self.client = client
+        self.meter = meter
 
     # ---- checks --------------------------------------------------------------------
 
     def check_steps(
-        self, ctx, source: str, steps: Any, version: Any = None
+        self, ctx, source: str, steps: Any, version: Any = None, pins: dict | None = None
     ) -> tuple[dict[str, Any], Recipe]:
         """The source version and the checked recipe (400 naming the step, 404s).
 
         A ``join`` resolves its dataset in the caller's organization only: another
-        organization's dataset is the same 404 as one that does not exist.
+        organization's dataset is the same 404 as one that does not exist. ``pins``
+        (dataset -> version) gives the versions to read where neither ``version`` nor
+        a join's own ``version`` says.
         """
         ctx.require("data:transform")
-        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-            raise bad_request("version", "version must be a version number.")
-        info = self.datasets.version_info(ctx, source, version)
+        version = json_whole(version, "version", 1, None)
+        pins = pins or {}
+        info = self.datasets.version_info(
+            ctx, source, version if version is not None else pins.get(source)
+        )
 
         def resolve(name: str, version: int | None) -> dict[str, Any]:
-            return self.datasets.version_info(ctx, name, version)
+            return self.datasets.version_info(
+                ctx, name, version if version is not None else pins.get(name)
+            )
 
         return info, check_recipe(steps, info["schema"], resolve)
 
@@ -161,40 +173,48 @@ class TransformService:
             ``replace``.
         """
         ctx.require("data:transform")
-        unknown = sorted(set(body) - BODY_FIELDS)
-        if unknown:
-            raise bad_request(unknown[0], f"Unknown field(s): {', '.join(unknown)}.")
+        json_object(body, BODY_FIELDS)
+        if body.get("preview", False) is not False:
+            raise bad_request("preview", "preview must be true or false.")
+        if "limit" in body:
+            raise bad_request("limit", "limit is for a preview (preview: true).")
         info, recipe = self.check_steps(ctx, name, body.get("steps"), body.get("version"))
         output, mode = check_output(body.get("output"))
-        self.check_target(ctx, output, mode)
+        self.datasets.check_target(ctx, output, mode, others="replace")
         return TransformPlan(ctx.org_id, ctx.caller.name, info, recipe, output, mode)
-
-    def check_target(self, ctx, output: str, mode: str) -> None:
-        """409 when ``create`` finds the dataset, 404 when ``replace`` does not."""
-        with self.catalog.session(ctx.org_id) as db:
-            ds = Dataset.find(db, ctx.org_id, output)
-            visible = ds is not None and ds.current_version is not None
-        if mode == "create" and visible:
-            raise DatapilotError(
-                409,
-                "dataset_exists",
-                f"A dataset named {output!r} already exists; use mode replace.",
-                dataset=output,
-            )
-        if mode == "replace" and not visible:
-            raise not_found("dataset", output)
 
     # ---- the job -------------------------------------------------------------------
 
     def submit(self, ctx, plan: TransformPlan) -> dict[str, Any]:
         """Create the job (kind ``transform``) and start it; returns its model."""
         job = self.jobs.create(ctx, "transform", plan.output, plan.params())
-        self.jobs.submit(job["id"], plan.org_id, lambda handle: self.run(plan, handle))
+
+        def work(handle: JobHandle) -> dict[str, Any]:
+            started, result = time.monotonic(), None
+            try:
+                result = self.run(plan, handle)
+                return result
+            finally:
+                if self.meter is not None:
+                    seconds = time.monotonic() - started
+                    try:
+                        self.meter(
+                            plan.org_id,
+                            plan.user,
+                            {"id": handle.id, "seconds": seconds, "result": result},
+                        )
+                    except Exception:
+                        # metering must never fail the job it measures
+                        log.exception("Could not record the usage of job %s", handle.id)
+
+        self.jobs.submit(job["id"], plan.org_id, work)
         return job
 
     def run(self, plan: TransformPlan, handle: JobHandle) -> dict[str, Any]:
         """Run a plan to its published version (in a job's thread)."""
         started = time.monotonic()
+        if plan.recipe_name is not None:
+            plan.mode = self._after_earlier_writers(plan, handle)
         req = IngestRequest(
             org_id=plan.org_id,
             dataset=plan.output,
@@ -244,6 +264,34 @@ class TransformService:
         handle.progress(0.999, force=True)
         self.ingestor.publish([staged], handle.id)
         return {**staged.result(), "sources": plan.sources, "recipe": plan.recipe_name}
+
+    def _after_earlier_writers(self, plan: TransformPlan, handle: JobHandle) -> str:
+        """Wait for the jobs started before this one that write the same dataset, then
+        say how to write it: a saved recipe's run makes a new version of its output
+        whatever ran before (two refreshes in a row would otherwise both create it, or
+        both replace one version, and the second would fail)."""
+        with self.catalog.session(plan.org_id) as db:
+            me = Job.find(db, plan.org_id, handle.id)
+            created = me.created if me is not None else None
+        while created is not None:
+            with self.catalog.session(plan.org_id) as db:
+                earlier = db.scalar(
+                    select(Job.id).where(
+                        Job.organization_id == plan.org_id,
+                        Job.dataset_name == plan.output,
+                        # (not the queued ones: they may wait for this job's thread)
+                        Job.state == "running",
+                        Job.created < created,
+                        Job.id != handle.id,
+                    )
+                )
+            if earlier is None:
+                break
+            handle.progress(0.0, force=True)
+            time.sleep(0.2)
+        with self.catalog.session(plan.org_id) as db:
+            ds = Dataset.find(db, plan.org_id, plan.output)
+            return "replace" if ds is not None and ds.current_version is not None else "create"
 
     def build(self, plan: TransformPlan, source: Any = None) -> Any:
         """The recipe's lazy dask DataFrame (``source``: another frame of the source)."""
@@ -297,12 +345,8 @@ class TransformService:
         whole dataset. Checked exactly as a run is (an ``output`` is optional).
         """
         ctx.require("data:transform")
-        unknown = sorted(set(body) - BODY_FIELDS)
-        if unknown:
-            raise bad_request(unknown[0], f"Unknown field(s): {', '.join(unknown)}.")
-        limit = body.get("limit", PREVIEW_LIMIT)
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= 1000:
-            raise bad_request("limit", f"limit must be 1 to {PREVIEW_MAX_LIMIT} rows.")
+        json_object(body, BODY_FIELDS)
+        limit = json_whole(body.get("limit", PREVIEW_LIMIT), "limit", 1, PREVIEW_MAX_LIMIT)
         if body.get("output") is not None:
             check_output(body["output"])
         info, recipe = self.check_steps(ctx, name, body.get("steps"), body.get("version"))
@@ -337,15 +381,9 @@ class TransformService:
 
 def check_output(output: Any) -> tuple[str, str]:
     """The output's name and mode, or a 400 naming the field."""
-    if not isinstance(output, dict):
-        raise bad_request("output", 'output must be an object: {"name": ..., "mode": ...}.')
-    unknown = sorted(set(output) - {"name", "mode"})
-    if unknown:
-        raise bad_request(f"output.{unknown[0]}", f"Unknown field(s): {', '.join(unknown)}.")
+    json_object(output, ("name", "mode"), "output")
     name = checked(check_dataset_name, output.get("name"), "output.name")
-    mode = output.get("mode", "create")
-    if mode not in OUTPUT_MODES:
-        raise bad_request("output.mode", "output.mode must be create or replace.")
+    mode = checked(check_output_mode, output.get("mode", "create"), "output.mode")
     return name, mode
 
 
