@@ -238,15 +238,15 @@ def status(config: Any) -> dict[str, Any]:
     """A health check that does not start anything."""
     if _client is not None:
         # (the client's last word from the scheduler: a health check waits on no one)
-        workers = (getattr(_client, "_scheduler_identity", None) or {}).get("workers", {})
+        info = getattr(_client, "_scheduler_identity", None) or {}
         return {
             "status": "ok",
             "kind": "external" if config.dask_scheduler else "LocalCluster",
             "scheduler": _client.scheduler.address,
             "started": True,
-            "workers": len(workers),
-            "threads": sum(w.get("nthreads", 0) for w in workers.values()),
-            "memory_limit": sum(w.get("memory_limit", 0) or 0 for w in workers.values()),
+            "workers": info.get("n_workers", 0),
+            "threads": info.get("total_threads", 0),
+            "memory_limit": info.get("total_memory", 0),
         }
     kind = "external" if config.dask_scheduler else "LocalCluster"
     return {

@@ -51,7 +51,12 @@ def test_the_local_cluster_runs_as_configured(monkeypatch, tmp_path):
     DaskCluster.clear_instance()
     try:
         client = compute.get_client(DatapilotConfig(home=str(tmp_path)))
-        status = compute.status(DatapilotConfig(home=str(tmp_path)))
+        # (the status tells the client's last word from the scheduler, refreshed every
+        # few seconds: no health check waits on the cluster)
+        deadline = time.monotonic() + 15
+        while (status := compute.status(DatapilotConfig(home=str(tmp_path))))["workers"] < 2:
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
         assert status["kind"] == "LocalCluster" and status["workers"] == 2
         assert status["threads"] == 2 and status["memory_limit"] == 2 * (300 << 20)
         assert client.submit(sum, [1, 2]).result() == 3
@@ -91,13 +96,14 @@ def test_a_capability_opens_exactly_what_it_grants(gateway, catalog):
     gw.bind_thread_grants(org, job)
     assert gw.authorize(token, src, write=False)[1] == src
     assert gw.authorize(writer, f"{out}/part-00000.parquet", write=True)[0].job_id == job
+    # (a job reads back what it writes: its output lease)
+    assert gw.authorize(writer, f"{out}/.writing", write=False)[1] == f"{out}/.writing"
     refused = [
         (token, src, True),  # a read capability writes nothing
         (token, f"org-{org}/datasets/sales/v2/part-0.parquet", False),
         (token, f"org-{org + 1}/datasets/sales/v1/part-0.parquet", False),
         (writer, f"{out}/../../sales/v1/part-0.parquet", True),
         (writer, f"org-{org}/datasets/clean/v2/x.parquet", True),
-        (writer, f"{out}/part-00000.parquet", False),
         ("dpcap_" + "x" * 43, src, False),
         (None, src, False),
     ]
@@ -124,3 +130,21 @@ def test_paths_and_lifetimes():
             clean_path(bad)
     with pytest.raises(ValueError):
         org_of("tmp/x")
+
+
+def test_a_capability_without_a_job_lives_a_short_while(gateway, catalog):
+    from datapilot_hub.domain.transform import _gateway
+
+    gw, org = gateway
+    gw.ttl = 3600
+    src = f"org-{org}/datasets/sales/v1/part-0.parquet"
+    token = gw.issue(org, read=[src])
+    [grant] = gw._unbound.grants
+    assert grant.expires - time.monotonic() <= _gateway.UNBOUND_TTL
+    job = _job(catalog, org, "running", f"org-{org}/datasets/out/v1")
+    gw.bind_thread_grants(org, job)
+    assert grant.expires - time.monotonic() > _gateway.UNBOUND_TTL
+    assert gw.authorize(token, src, write=False)[0].job_id == job
+    gw.revoke_job(job)
+    with pytest.raises(DatapilotError):
+        gw.authorize(token, src, write=False)

@@ -31,6 +31,8 @@ TOKEN_PREFIX = "dpcap_"
 _LIVE_STATES = ("queued", "running")
 # how long a job's state is trusted before the catalog is asked again
 _JOB_STATE_TTL = 1.0
+#: seconds a capability no job holds (a preview's reads) lives at most
+UNBOUND_TTL = 900.0
 
 
 @dataclass
@@ -138,11 +140,14 @@ class StorageGateway:
             if clean_path(path) != path or not path.startswith(prefix):
                 raise ValueError(f"{path!r} is not a path of organization {org_id}")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        # (one without a job ends with no job's end: it lives a short while, unless
+        # bind_thread_grants gives it one)
+        life = self.ttl if job_id is not None else min(self.ttl, UNBOUND_TTL)
         grant = Grant(
             int(org_id),
             set(read),
             write_prefix.rstrip("/") if write_prefix else None,
-            time.monotonic() + self.ttl,
+            time.monotonic() + life,
             job_id,
         )
         with self._lock:
@@ -174,6 +179,7 @@ class StorageGateway:
             for grant in pending:
                 if grant.org_id == org_id and grant.job_id is None:
                     grant.job_id = job_id
+                    grant.expires = time.monotonic() + self.ttl
         self._unbound.grants = []
 
     def revoke(self, token: str) -> None:
