@@ -164,12 +164,12 @@ class DaskCluster(SingletonConfigurable):
 def use_cluster_defaults() -> None:
     """Make the graphs this process builds fit a distributed cluster (call at start).
 
-    The service's client is not dask's default (``set_as_default=False``: the service's
-    threads must not send their other work to it), so dask cannot tell that graphs will
-    run on a cluster, and would shuffle (sort, join) through a ``partd`` directory local
-    to one worker, holding the whole shuffle in that worker's memory. The peer-to-peer
-    shuffle streams through the workers and spills to their disks. (Graphs are built
-    before the first job starts the client: this is set before any.)
+    Recipes' graphs are built before the first job starts the client, so dask cannot
+    tell yet that they will run on a cluster: left alone it would shuffle (sort, join)
+    through a ``partd`` directory of the one process that runs the shuffle (on a worker,
+    the whole shuffle in that worker's memory). The peer-to-peer shuffle streams through
+    the workers and spills to their disks. (The task-based one fails to lower a join's
+    multi-column group-by in this dask version, measured with benchmarks/transform.py.)
     """
     import dask
 
@@ -188,27 +188,19 @@ def get_client(config: Any) -> Any:
     global _client, _cluster
     with _lock:
         if _client is None:
-            import dask
+            # the default client of the process (set_as_default): what dask computes while
+            # it lowers a graph (a sort's quantiles after a join's peer-to-peer shuffle)
+            # runs on the cluster too; a peer-to-peer shuffle runs nowhere else
             from distributed import Client, LocalCluster
 
             if config.dask_scheduler:
-                _client = Client(config.dask_scheduler, set_as_default=False)
+                _client = Client(config.dask_scheduler, set_as_default=True)
             else:
                 sizing = DaskCluster.instance(config=getattr(config, "config", None))
                 kwargs = sizing.cluster_kwargs()
                 os.makedirs(kwargs["local_directory"], mode=0o700, exist_ok=True)
-                if isinstance(kwargs["memory_limit"], int):
-                    # a peer-to-peer shuffle buffers up to 1 GiB per worker by default:
-                    # more than a small worker has (the nanny passes this on to them)
-                    limit = kwargs["memory_limit"]
-                    dask.config.set(
-                        {
-                            "distributed.p2p.comm.buffer": min(limit // 10, 2**30),
-                            "distributed.p2p.storage.buffer": min(limit // 20, 100 * 2**20),
-                        }
-                    )
                 _cluster = LocalCluster(**kwargs)
-                _client = Client(_cluster, set_as_default=False)
+                _client = Client(_cluster, set_as_default=True)
         return _client
 
 
