@@ -49,8 +49,12 @@ class DaskProcesses:
         }
         if not pause:
             # a small worker: spill only (one whose own imports take a third of its limit
-            # would pause again and again: its memory is not its data's)
+            # would pause again and again: its memory is not its data's), and a
+            # peer-to-peer shuffle buffering a tenth of it, not its default gibibyte
             self.env["DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE"] = "False"
+            limit = int(memory_limit)
+            self.env["DASK_DISTRIBUTED__P2P__COMM__BUFFER"] = str(limit // 10)
+            self.env["DASK_DISTRIBUTED__P2P__STORAGE__BUFFER"] = str(limit // 20)
         self.home = home
         self.memory_limit = memory_limit
         self.procs: list[subprocess.Popen] = []
