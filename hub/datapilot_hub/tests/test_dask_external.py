@@ -369,6 +369,7 @@ def test_a_worker_killed_mid_recipe_leaves_no_partial_version(world):
         time.sleep(0.1)
     assert set(visible) <= {404}, visible  # never visible while the job runs
     job = hub.api("GET", f"/orgs/acme/jobs/{job_id}", alice).json()
+    print(f"worker killed mid-recipe: the job {job['state']}", job.get("error") or "")
     files = storage_files(hub, "org-*/datasets/killed/**/*")
     if job["state"] == "succeeded":
         # retried on the restarted worker: the whole output, once
