@@ -6,6 +6,7 @@ Inside a JupyterHub user server no setup is needed::
 
     dp.datasets()                                   # what the organization has
     df = dp.load("sales", columns=["region", "amount"])
+    ddf = dp.load_dask("sales")                     # lazy: parts fetched on demand
     dp.aggregate("sales", {"amount": ["sum", "p90"]}, group_by="region",
                  time_bucket=("day", "month"), filter="day >= '2025-01-01'")
     dp.chart("sales", x="region", y="amount")       # a HoloViews object
@@ -35,6 +36,7 @@ from ._functions import (
     aggregate,
     ainsights,
     aload,
+    aload_dask,
     apublish,
     asave,
     aupload,
@@ -43,6 +45,7 @@ from ._functions import (
     get_client,
     insights,
     load,
+    load_dask,
     publish,
     publish_examples,
     reset_client,
@@ -67,6 +70,7 @@ __all__ = [
     "aggregate",
     "ainsights",
     "aload",
+    "aload_dask",
     "apublish",
     "asave",
     "aupload",
@@ -75,6 +79,7 @@ __all__ = [
     "get_client",
     "insights",
     "load",
+    "load_dask",
     "name_from_path",
     "publish",
     "publish_examples",

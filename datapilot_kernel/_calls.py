@@ -79,6 +79,28 @@ def load(
     return frame  # type: ignore[no-any-return]
 
 
+def load_dask(
+    client: DatapilotClient,
+    name: str,
+    version: int | None,
+    columns: list[str] | str | None,
+) -> Flow[Any]:
+    """List a version's parts; a lazy frame fetching each (:meth:`DatapilotClient.load_dask`)."""
+    from ._dask import dask_frame
+
+    validate_name(name)
+    if isinstance(columns, str):
+        columns = [columns]
+    org = client._check_config()
+    params = {} if version is None else {"version": str(int(version))}
+    response = yield from call(Request("GET", f"orgs/{org}/datasets/{name}/parts", params=params))
+    url = f"{client.url}api/v1/orgs/{org}/datasets/{quote(name)}/parts/"
+    frame = yield Work(
+        lambda: dask_frame(url, client.token, client.timeout, response.json(), columns)
+    )
+    return frame
+
+
 def aggregate(
     client: DatapilotClient,
     name: str,

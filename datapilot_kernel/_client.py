@@ -232,6 +232,42 @@ class DatapilotClient(Configurable):
             visible to you), or a column is unknown.
         """
 
+    @runs(_calls.load_dask)
+    def load_dask(
+        self,
+        name: str,
+        version: int | None = None,
+        columns: list[str] | str | None = None,
+    ) -> Any:
+        """A lazy dask DataFrame over a dataset, one partition per stored part.
+
+        The service lists the version's parts (its Parquet row groups); nothing else is
+        downloaded until a computation needs it, and then only the parts and the columns
+        it uses, each fetched with this client's token. ``ddf.head()`` reads one part;
+        ``ddf.amount.sum().compute()`` reads the ``amount`` column of every part. The
+        version is fixed when the frame is made: a new version does not change it.
+
+        Parameters
+        ----------
+        name : str
+            The dataset's name.
+        version : int, optional
+            A version number; by default the current version.
+        columns : list of str or str, optional
+            Only these columns, in this order. By default all columns.
+
+        Returns
+        -------
+        dask.dataframe.DataFrame
+
+        Raises
+        ------
+        DatapilotError
+            If the name is invalid, the dataset or version does not exist (or is not
+            visible to you), or a column is unknown; a part that cannot be read raises
+            it when the computation runs.
+        """
+
     @runs(_calls.aggregate)
     def aggregate(
         self,
@@ -547,6 +583,7 @@ class DatapilotClient(Configurable):
 
     adatasets = asynchronous(datasets)
     aload = asynchronous(load)
+    aload_dask = asynchronous(load_dask)
     aaggregate = asynchronous(aggregate)
     achart = asynchronous(chart)
     ainsights = asynchronous(insights)

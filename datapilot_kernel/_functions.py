@@ -54,6 +54,7 @@ def _ipython_config() -> dict[str, Any]:
 
 datasets = with_default_client(DatapilotClient.datasets, get_client)
 load = with_default_client(DatapilotClient.load, get_client)
+load_dask = with_default_client(DatapilotClient.load_dask, get_client)
 aggregate = with_default_client(DatapilotClient.aggregate, get_client)
 chart = with_default_client(DatapilotClient.chart, get_client)
 insights = with_default_client(DatapilotClient.insights, get_client)
@@ -64,6 +65,7 @@ publish_examples = with_default_client(DatapilotClient.publish_examples, get_cli
 transform = with_default_client(DatapilotClient.transform, get_client)
 adatasets = with_default_client(DatapilotClient.adatasets, get_client)
 aload = with_default_client(DatapilotClient.aload, get_client)
+aload_dask = with_default_client(DatapilotClient.aload_dask, get_client)
 aaggregate = with_default_client(DatapilotClient.aaggregate, get_client)
 achart = with_default_client(DatapilotClient.achart, get_client)
 ainsights = with_default_client(DatapilotClient.ainsights, get_client)

@@ -283,7 +283,7 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
 
 
 #: the configuration sections the data service takes from jupyterhub_config.py
-SERVICE_CONFIG_SECTIONS = ("DataService", "DatapilotConfig", "HubOAuth", "Narrator")
+SERVICE_CONFIG_SECTIONS = ("DataService", "DatapilotConfig", "DaskCluster", "HubOAuth", "Narrator")
 
 
 def service_config_json(c: Any) -> str:

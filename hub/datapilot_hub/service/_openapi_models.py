@@ -369,6 +369,20 @@ MODELS: dict[str, dict[str, Any]] = {
     ),
     "Version": _VERSION,
     "Versions": _object({"versions": {"type": "array", "items": ref("Version")}}),
+    "GatewayWrite": _object({"path": _STRING, "bytes": _COUNT}),
+    "Parts": _object(
+        {
+            "name": _STRING,
+            "version": _COUNT,
+            "rows": _COUNT,
+            "columns": {"type": "array", "items": _STRING},
+            "schema": {"type": "string", "format": "byte"},
+            "parts": {
+                "type": "array",
+                "items": _object({"part": _COUNT, "rows": _COUNT, "bytes": _COUNT}),
+            },
+        }
+    ),
     "Dataset": _object(
         {
             "name": DATASET_NAME.json_schema(),

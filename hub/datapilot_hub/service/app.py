@@ -40,6 +40,7 @@ from ..domain.orgs import OrgService
 from ..domain.plans import DEFAULT_PLANS, Plans, validate_plans
 from ..domain.servers import ServerWatcher
 from ..domain.transform import SavedRecipes, TransformService
+from ..domain.transform._gateway import StorageGateway
 from ..hubapi import HubClient
 from ..ratelimit import DEFAULT_RATE_LIMITS, parse_rate_limits, rate_limiter_from_config
 from ..storage import storage_from_config
@@ -681,6 +682,47 @@ class DataService(Application):
         """The public URL path of the API, ending in ``/``."""
         return url_path_join(self.service_prefix, "api/v1/")
 
+    storage_gateway_url = Unicode(
+        help="""The data service's URL as an external Dask scheduler's workers reach it.
+
+        Workers of an external scheduler (``DATAPILOT_DASK_SCHEDULER``) read and write
+        storage only through the service's storage gateway, at
+        ``{storage_gateway_url}api/v1/gateway/files``, with a capability per job. Defaults
+        to ``$DATAPILOT_STORAGE_GATEWAY_URL``, else the proxy on this machine plus the
+        service's prefix (right when the workers run here too).
+
+        Example::
+
+            c.DataService.storage_gateway_url = "https://data.example.com/services/datapilot/"
+        """,
+    ).tag(config=True)
+
+    @default("storage_gateway_url")
+    def _default_storage_gateway_url(self) -> str:
+        env = os.environ.get("DATAPILOT_STORAGE_GATEWAY_URL")
+        if env:
+            return env
+        from .._install import _proxy_url_here
+
+        return _proxy_url_here(self.dp_config) + self.service_prefix
+
+    storage_gateway_ttl = Float(
+        6 * 3600.0,
+        help="""Seconds a job's storage capability lives at most.
+
+        A capability ends with its job anyway (success, failure, cancel); this bounds a
+        job that never ends. Defaults to ``$DATAPILOT_STORAGE_GATEWAY_TTL``, else six hours.
+
+        Example::
+
+            c.DataService.storage_gateway_ttl = 3600
+        """,
+    ).tag(config=True)
+
+    @default("storage_gateway_ttl")
+    def _default_storage_gateway_ttl(self) -> float:
+        return float(os.environ.get("DATAPILOT_STORAGE_GATEWAY_TTL") or 6 * 3600)
+
     def initialize(self, argv: list[str] | None = None) -> None:
         """Parse the command line and configuration; open catalog and storage."""
         super().initialize(argv)
@@ -741,6 +783,15 @@ class DataService(Application):
         self.ingestor = Ingestor(
             self.catalog, self.storage, self.limits, str(self.dp_config.tmp_dir)
         )
+        # an external scheduler's workers are not the service's: they get capabilities of
+        # the storage gateway, never the storage (compute.storage_gateway)
+        self.storage_gateway = None
+        if compute.external(self.dp_config):
+            self.storage_gateway = StorageGateway(
+                self.catalog, self.storage_gateway_url, self.storage_gateway_ttl
+            )
+        compute.set_storage_gateway(self.storage_gateway)
+        compute.use_cluster_defaults()
         self.transforms = TransformService(
             self.catalog,
             self.storage,

@@ -107,6 +107,29 @@ def _filter(longest: int) -> dict[str, Any]:
 # an ISO 8601 time as RFC 3339 writes it; an empty value is no filter
 _TIME_FILTER = {"type": "string", "anyOf": [{"format": "date-time"}, {"maxLength": 0}]}
 
+_GATEWAY_PATH = {
+    "name": "path",
+    "in": "query",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 1024},
+    "description": "the storage path (org-<id>/datasets/...)",
+}
+_CAPABILITY = {
+    "name": "X-Datapilot-Capability",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "the job's capability; without a valid one every call is a 404",
+}
+_RANGE = {
+    "name": "Range",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "bytes=<first>-[<last>]",
+}
+_OCTETS = "application/octet-stream"
+
 # ---- responses --------------------------------------------------------------------------
 
 _STATUS_TEXT = {
@@ -666,6 +689,90 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                         {"type": "string", "enum": ["json", "csv", "arrow", "parquet", "xlsx"]},
                     ),
                 ],
+            ),
+        },
+        "/orgs/{org}/datasets/{name}/parts": {
+            "get": Operation(
+                "The parts of a version (its Parquet row groups) and its Arrow schema, for"
+                " readers that fetch them one at a time (dp.load_dask)",
+                "data:read",
+                {"200": _json(ref("Parts"))},
+                _codes(IN_ORG, DENIED),
+                [
+                    _ORG,
+                    _NAME,
+                    _q("version", "a version; default the current one", _whole(-MAX_WHOLE)),
+                ],
+            ),
+        },
+        "/orgs/{org}/datasets/{name}/parts/{part}": {
+            "get": Operation(
+                "One part of a version as a Parquet file",
+                "data:read",
+                {
+                    "200": {
+                        "description": "the part's rows",
+                        "content": {"application/vnd.apache.parquet": _BINARY},
+                    }
+                },
+                _codes(IN_ORG, DENIED, {400: {"unknown_column"}, 429: {"rate_limited"}}),
+                [
+                    _ORG,
+                    _NAME,
+                    {
+                        "name": "part",
+                        "in": "path",
+                        "required": True,
+                        "schema": _whole(0),
+                        "description": "the part's number in the listing",
+                    },
+                    _q("version", "a version; default the current one", _whole(-MAX_WHOLE)),
+                    _q("columns", "comma-separated column names", {"type": "string"}),
+                ],
+            ),
+        },
+        "/gateway/files": {
+            # an external Dask scheduler's workers, with a job's capability (no user)
+            **{
+                method: Operation(
+                    summary,
+                    None,
+                    ok,
+                    _codes(ANY, {400: {"invalid_input"}, 404: {"not_found"}}),
+                    [_GATEWAY_PATH, _CAPABILITY, *extra],
+                )
+                for method, summary, ok, extra in (
+                    (
+                        "get",
+                        "Read a file granted to a job's capability (a byte range with Range)",
+                        {
+                            "200": {"description": "the file", "content": {_OCTETS: _BINARY}},
+                            "206": {"description": "the range", "content": {_OCTETS: _BINARY}},
+                        },
+                        [_RANGE],
+                    ),
+                    (
+                        "head",
+                        "The size of a file granted to a job's capability",
+                        {"200": {"description": "Content-Length is the file's size"}},
+                        [],
+                    ),
+                )
+            },
+            "delete": Operation(
+                "Remove a file under the output directory granted to a job's capability",
+                None,
+                _NO_CONTENT,
+                _codes(ANY, {400: {"invalid_input"}, 404: {"not_found"}}),
+                [_GATEWAY_PATH, _CAPABILITY],
+            ),
+            "put": Operation(
+                "Write a file under the output directory granted to a job's capability",
+                None,
+                {"201": _json(ref("GatewayWrite"))},
+                _codes(ANY, {400: {"invalid_input"}, 404: {"not_found"}}),
+                [_GATEWAY_PATH, _CAPABILITY],
+                {"required": True, "content": {_OCTETS: _BINARY}},
             ),
         },
         "/orgs/{org}/datasets/{name}/aggregate": {

@@ -7,6 +7,7 @@ import json
 import pytest
 from traitlets.config import Configurable
 
+from datapilot_hub.compute import DaskCluster
 from datapilot_hub.configuration import DatapilotConfig
 from datapilot_hub.domain.insights import Narrator
 from datapilot_hub.permissions import PERMISSIONS, ROLE_PERMISSIONS, has_permission
@@ -16,7 +17,9 @@ from datapilot_hub.spawner import DatapilotSpawner
 from .utils import HubProcess
 
 
-@pytest.mark.parametrize("cls", [DatapilotConfig, DataService, DatapilotSpawner, Narrator])
+@pytest.mark.parametrize(
+    "cls", [DatapilotConfig, DataService, DatapilotSpawner, Narrator, DaskCluster]
+)
 def test_every_config_trait_has_help(cls: type[Configurable]):
     own = set(cls.class_own_traits(config=True))
     for name in own:

@@ -56,6 +56,8 @@ CONTENT_CHECKED = {
     ("PATCH", "/orgs/{org}/settings"): [400],
     # a JSON read of more than 100000 rows, columns the dataset does not have
     ("GET", "/orgs/{org}/datasets/{name}/data"): [400],
+    # columns the dataset does not have
+    ("GET", "/orgs/{org}/datasets/{name}/parts/{part}"): [400],
     # a JSON page of more than 1000 events (an export has no bound)
     ("GET", "/orgs/{org}/audit"): [400],
     # user names JupyterHub's authenticator refuses, and rules a pattern cannot say

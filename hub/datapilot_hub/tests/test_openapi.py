@@ -70,6 +70,7 @@ def _concrete(path: str, world) -> str:
         invitation_id="0" * 32,
         code="x" * 43,
         slug="sales",
+        part=0,
         recipe="by_region",
     )
 
