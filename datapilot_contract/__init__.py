@@ -10,6 +10,16 @@ Every name rule is a *full* match: ``"acme\\n"`` is not ``"acme"`` (``re.match``
 ``$`` would let the newline through).
 """
 
+from ._dashboards import (
+    DASHBOARD_ENV,
+    DASHBOARD_PINS_ENV,
+    RUNTIME_SERVER,
+    RUNTIME_USER_PREFIX,
+    VIEWER_TOKEN_HEADER,
+    VIEWER_TOKEN_PREFIX,
+    runtime_org,
+    runtime_user,
+)
 from ._rules import (
     DATASET_NAME,
     ERROR_CODES,
@@ -33,6 +43,14 @@ from ._rules import (
 )
 
 __all__ = [
+    "DASHBOARD_ENV",
+    "DASHBOARD_PINS_ENV",
+    "RUNTIME_SERVER",
+    "RUNTIME_USER_PREFIX",
+    "VIEWER_TOKEN_HEADER",
+    "VIEWER_TOKEN_PREFIX",
+    "runtime_org",
+    "runtime_user",
     "DATASET_NAME",
     "ERROR_CODES",
     "INVALID_MODE",

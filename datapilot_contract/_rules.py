@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from ._dashboards import RUNTIME_USER_PREFIX
+
 #: The machine code of an error answer that has no more precise one, by HTTP status. The
 #: data service and the server extension both fall back to it.
 ERROR_CODES: dict[int, str] = {
@@ -245,6 +247,9 @@ def _user_name_problem(value: Any) -> str | None:
         # the data service names JupyterHub services so in memberships and the audit log:
         # a user of that name would be taken for the service, and the other way round
         return f"starts with {SERVICE_PREFIX!r}, which names JupyterHub services"
+    if value.startswith(RUNTIME_USER_PREFIX):
+        # the hub users that serve organizations' dashboards (datapilot_contract._dashboards)
+        return f"starts with {RUNTIME_USER_PREFIX!r}, which names dashboard servers"
     if value != value.lower():
         # JupyterHub lowercases the name of every login: an upper-case member could never
         # be the user who logs in, and the hub's group API would lowercase it
