@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from ._dashboards import RUNTIME_USER_PREFIX
+from ._runtime import RUNTIME_USER_PREFIX
 
 #: The machine code of an error answer that has no more precise one, by HTTP status. The
 #: data service and the server extension both fall back to it.

@@ -88,6 +88,26 @@ class Storage:
         """
         return f"{self.dataset_dir(org_id, dataset)}/insights/v{int(version)}-{key}.json"
 
+    def dashboard_dir(self, org_id: int, slug: str) -> str:
+        """Relative directory holding every version of a dashboard.
+
+        Parameters
+        ----------
+        org_id : int
+            The organization's catalog id.
+        slug : str
+            A validated dashboard slug.
+        """
+        return f"{self.org_prefix(org_id)}/dashboards/{slug}"
+
+    def dashboard_version_dir(self, org_id: int, slug: str, version: int) -> str:
+        """Relative directory of one dashboard snapshot (the notebook and its files)."""
+        return f"{self.dashboard_dir(org_id, slug)}/v{int(version)}"
+
+    def dashboard_thumbnail_path(self, org_id: int, slug: str, version: int) -> str:
+        """Where the thumbnail of a dashboard version is kept (outside its snapshot)."""
+        return f"{self.dashboard_dir(org_id, slug)}/thumbnails/v{int(version)}.png"
+
     def write_atomic(self, relpath: str, data: bytes) -> None:
         """Write a whole file so that readers see the old one or the new one, never a part."""
         tmp = f"{relpath}.{os.getpid()}-{threading.get_ident()}.tmp"

@@ -1,4 +1,5 @@
-"""The catalog of organizations, memberships, datasets, versions, jobs and audit events."""
+"""The catalog of organizations, memberships, datasets, versions, jobs, audit events and
+dashboards."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from ._models import (
     TENANT_TABLES,
     AuditEvent,
     Base,
+    Dashboard,
+    DashboardVersion,
     Dataset,
     DatasetVersion,
     Invitation,
@@ -25,6 +28,8 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Catalog",
+    "Dashboard",
+    "DashboardVersion",
     "Dataset",
     "DatasetVersion",
     "Invitation",

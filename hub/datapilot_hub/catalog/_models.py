@@ -97,6 +97,8 @@ TENANT_TABLES = (
     "audit_events",
     "invitations",
     "usage_records",
+    "dashboards",
+    "dashboard_versions",
 )
 
 
@@ -334,3 +336,102 @@ class UsageRecord(Base):
 
     def __repr__(self) -> str:
         return f"<UsageRecord {self.metric}={self.amount} org={self.organization_id}>"
+
+
+class Dashboard(Base):
+    """A published notebook of an organization, served as a Voilà or Panel app.
+
+    It belongs to the organization, not to its publisher: it stays when they leave. It
+    is visible once ``current_version`` is set (by the catalog commit that ends its first
+    publication) and while ``unpublished`` is None; republishing an unpublished slug
+    makes it visible again with a new version.
+    """
+
+    __tablename__ = "dashboards"
+    __table_args__ = (UniqueConstraint("organization_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    slug: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(20))
+    # who published it first (or first after it was unpublished): they may roll back and
+    # unpublish it without dashboards:manage
+    publisher: Mapped[str] = mapped_column(String(255))
+    current_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # handed out before the snapshot is written, so two publications never share a folder
+    next_version: Mapped[int] = mapped_column(Integer, default=1)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    unpublished: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    unpublished_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+    versions: Mapped[list[DashboardVersion]] = relationship(
+        back_populates="dashboard",
+        order_by="DashboardVersion.version",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    def __repr__(self) -> str:
+        return f"<Dashboard {self.slug} org={self.organization_id} v={self.current_version}>"
+
+    @classmethod
+    def find(cls, db: Session, organization_id: int, slug: str) -> Dashboard | None:
+        """The dashboard ``slug`` of the organization (visible or not), or None."""
+        return db.scalar(
+            select(cls).where(cls.organization_id == organization_id, cls.slug == slug)
+        )
+
+    @property
+    def visible(self) -> bool:
+        """Whether members see it: published, and not unpublished since."""
+        return self.current_version is not None and self.unpublished is None
+
+    @property
+    def current(self) -> DashboardVersion | None:
+        """The current version, or None before the first publication ends."""
+        for version in self.versions:
+            if version.version == self.current_version:
+                return version
+        return None
+
+
+class DashboardVersion(Base):
+    """An immutable snapshot of a dashboard: the notebook and its files under ``path``."""
+
+    __tablename__ = "dashboard_versions"
+    __table_args__ = (UniqueConstraint("dashboard_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    dashboard_id: Mapped[int] = mapped_column(ForeignKey("dashboards.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # the storage directory of the snapshot: the notebook and the files, as published
+    path: Mapped[str] = mapped_column(Text)
+    # the notebook's path inside the snapshot (as it was relative to the files)
+    notebook: Mapped[str] = mapped_column(String(255))
+    # [{"path": "data/x.csv", "bytes": 123}, ...]: every file but the notebook
+    files: Mapped[list] = mapped_column(JSONDict)
+    # {dataset name: version, or None for the latest}
+    pins: Mapped[dict] = mapped_column(JSONDict)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    # where the notebook was in the publisher's workspace, when known
+    source_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # storage path of a thumbnail taken from the notebook's outputs (None: drawn instead)
+    thumbnail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    publisher: Mapped[str] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    dashboard: Mapped[Dashboard] = relationship(back_populates="versions")
+
+    def __repr__(self) -> str:
+        return f"<DashboardVersion {self.dashboard_id} v{self.version} {self.kind}>"
