@@ -19,8 +19,8 @@ RUNTIME_SERVER = "dashboards"
 #: data service for the viewer of a dashboard (never a JupyterHub token).
 VIEWER_TOKEN_PREFIX = "dpv1."
 #: The request header through which the runtime hands a dashboard's kernel its viewer
-#: token (Voilà's ``http_header_envs`` turns it into this environment variable).
-VIEWER_TOKEN_HEADER = "Datapilot-Viewer-Token"
+#: token; Voilà (``http_header_envs``) puts it in the kernel as ``HTTP_DATAPILOT_TOKEN``.
+VIEWER_TOKEN_HEADER = "Datapilot-Token"
 
 
 def runtime_user(org: str) -> str:

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from ._client import DatapilotClient
+from ._dashboard import adopt_dashboard_request
 from ._derive import with_default_client
 
 _default_client: DatapilotClient | None = None
@@ -27,6 +28,8 @@ def get_client() -> DatapilotClient:
     global _default_client
     with _default_lock:
         if _default_client is None:
+            # in a dashboard: the viewer's token (a pre-started kernel waits for them)
+            adopt_dashboard_request()
             _default_client = DatapilotClient(**_ipython_config())
         return _default_client
 

@@ -200,7 +200,19 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
         {
             "name": "datapilot-service",
             "description": "The data service keeps hub groups and users in step with its catalog",
-            "scopes": ["admin:users", "admin:groups", "admin:servers", "read:users"],
+            "scopes": [
+                "admin:users",
+                "admin:groups",
+                "admin:servers",
+                "read:users",
+                # the organizations' dashboard servers are shared with their members, one
+                # share each (domain/dashboard_runtime.py): granting a share of a server
+                # needs the access it grants and the users' names
+                "shares",
+                "read:shares",
+                "read:users:name",
+                "access:servers",
+            ],
             "services": [SERVICE_NAME],
         },
         {

@@ -74,6 +74,26 @@ def account_name(prefix: str, user: str, org: str) -> str:
     return f"{readable}__{_digest(user, org)}"
 
 
+def dashboard_account(prefix: str, org: str) -> str:
+    """The account organization ``org``'s dashboard server and kernels run under.
+
+    ``<prefix><org>__dash``: no server account has that form (a hashed one ends in seven
+    hex digits after ``__``); too long, ``__d`` and a hash of the organization instead.
+    It is in no organization group: it reads its home (the published snapshots) alone.
+
+    Parameters
+    ----------
+    prefix : str
+        The installation's account prefix.
+    org : str
+        The organization slug.
+    """
+    name = f"{prefix}{org}__dash"
+    if len(name) <= NAME_MAX:
+        return name
+    return f"{name[: NAME_MAX - _HASH_LEN - 3].rstrip('_-')}__d{_digest('dashboards', org)}"
+
+
 def org_group(prefix: str, org: str) -> str:
     """The group of organization ``org``'s accounts (owner of its shared folder).
 

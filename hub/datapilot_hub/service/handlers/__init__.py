@@ -3,6 +3,7 @@
 from . import (
     aggregate,
     audit,
+    dashboard_runtime,
     datasets,
     insights,
     invitations,
@@ -24,4 +25,5 @@ default_handlers = [
     *aggregate.default_handlers,
     *jobs.default_handlers,
     *audit.default_handlers,
+    *dashboard_runtime.default_handlers,
 ]

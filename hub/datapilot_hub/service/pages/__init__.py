@@ -4,7 +4,7 @@ styled 404 answers every other path of the service but the API's."""
 
 from tornado import web
 
-from . import datasets, home, invitation, team
+from . import dashboard_open, datasets, home, invitation, team
 from ._base import NotFoundPageHandler, environment, human_bytes, number, template_dir, when
 
 __all__ = ["default_handlers", "environment", "human_bytes", "number", "template_dir", "when"]
@@ -14,6 +14,7 @@ default_handlers = [
     *invitation.default_handlers,
     *datasets.default_handlers,
     *team.default_handlers,
+    *dashboard_open.default_handlers,
     # the pages' own script and style (the CSP allows same-origin files only)
     (r"static/(.*)", web.StaticFileHandler, {"path": str(template_dir() / "static")}),
     (r"(.*)", NotFoundPageHandler),
