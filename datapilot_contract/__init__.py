@@ -31,6 +31,7 @@ from ._dashboards import (
     pins_from_environ,
     referenced_paths,
 )
+from ._publication import DEFAULT_MAX_PUBLISH_BYTES, publication_body, slug_from_path
 from ._rules import (
     DATASET_NAME,
     ERROR_CODES,
@@ -62,6 +63,7 @@ from ._runtime import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_PUBLISH_BYTES",
     "DASHBOARD_DESCRIPTION",
     "DASHBOARD_ENV",
     "DASHBOARD_KINDS",
@@ -101,8 +103,10 @@ __all__ = [
     "is_org_slug",
     "is_user_name",
     "pins_from_environ",
+    "publication_body",
     "referenced_paths",
     "runtime_org",
     "runtime_user",
+    "slug_from_path",
     "user_name_json_schema",
 ]

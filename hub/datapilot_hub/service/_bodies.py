@@ -15,7 +15,8 @@ and dropped until the proxy, done with the answer, closes, so that no reset over
 the answer.
 
 A handler that streams its body (the upload) sets ``own_body_limit`` and bounds its body
-itself, after authenticating the caller.
+itself, after authenticating the caller. A handler whose JSON bodies are larger by nature
+(publishing a notebook) names another setting in ``body_limit_setting``.
 """
 
 from __future__ import annotations
@@ -34,17 +35,25 @@ class BodyTooLargeAPIHandler(APIHandler):
     """Answers 413 ``too_large`` for a request whose body was over the limit (and dropped)."""
 
     def prepare(self) -> None:
-        raise too_large(self.settings["max_body_size"])
+        raise too_large(getattr(self.request, "body_limit", self.settings["max_body_size"]))
 
 
 class _LimitedBody(httputil.HTTPMessageDelegate):
     """A handler's delegate that passes the body on only while it is within the limit."""
 
-    def __init__(self, app: web.Application, request: httputil.HTTPServerRequest, delegate):
+    def __init__(
+        self,
+        app: web.Application,
+        request: httputil.HTTPServerRequest,
+        delegate,
+        setting: str = "max_body_size",
+    ):
         self.app = app
         self.request = request
         self.delegate = delegate
-        self.limit: int = app.settings["max_body_size"]
+        self.limit: int = app.settings[setting]
+        # what the 413 names as the limit
+        request.body_limit = self.limit  # type: ignore[attr-defined]
         self.received = 0
         self.refused = False
 
@@ -104,7 +113,8 @@ class _LimitedBody(httputil.HTTPMessageDelegate):
 class BodyLimitedApplication(web.Application):
     """The service's tornado application: every handler's body is bounded.
 
-    Settings: ``max_body_size`` (every handler but those with ``own_body_limit``),
+    Settings: ``max_body_size`` (every handler but those with ``own_body_limit`` or a
+    ``body_limit_setting`` of their own),
     ``max_drain_size`` (the most of a refused body that is read and dropped) and
     ``body_timeout`` (how long a lingering close reads, see
     :func:`~.handlers.base.answer_and_close`).
@@ -123,4 +133,5 @@ class BodyLimitedApplication(web.Application):
         )
         if getattr(target_class, "own_body_limit", False):
             return delegate
-        return _LimitedBody(self, request, delegate)
+        setting = getattr(target_class, "body_limit_setting", "max_body_size")
+        return _LimitedBody(self, request, delegate, setting)

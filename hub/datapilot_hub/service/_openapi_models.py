@@ -11,7 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from datapilot_charts import CHART_TYPES
-from datapilot_contract import DATASET_NAME, MODES, ORG_NAME, ORG_SLUG
+from datapilot_contract import (
+    DASHBOARD_DESCRIPTION,
+    DASHBOARD_KINDS,
+    DASHBOARD_SLUG,
+    DASHBOARD_TITLE,
+    DATASET_NAME,
+    MAX_PATH_LENGTH,
+    MAX_SNAPSHOT_FILES,
+    MODES,
+    ORG_NAME,
+    ORG_SLUG,
+)
 
 from ..domain.aggregate import FUNCTIONS, UNITS
 from ..domain.aggregate._spec import MAX_DERIVED, MAX_GROUP_BY, MAX_ROWS
@@ -172,6 +183,45 @@ _AUDIT_EVENT = _object(
         "status": nullable({"type": "integer"}),
         "client": nullable(_STRING),
         "details": _JSON_OBJECT,
+    }
+)
+
+_KIND = {"type": "string", "enum": list(DASHBOARD_KINDS)}
+_PINS = {
+    "type": "object",
+    "additionalProperties": nullable({"type": "integer", "minimum": 1}),
+    "description": "dataset name -> pinned version, or null to follow the latest",
+}
+_FILE = _object({"path": _STRING, "bytes": _COUNT})
+_DASHBOARD = _object(
+    {
+        "slug": DASHBOARD_SLUG.json_schema(),
+        "title": _STRING,
+        "description": _STRING,
+        "kind": _KIND,
+        "publisher": {**_STRING, "description": "who may roll back and unpublish it"},
+        "version": _COUNT,
+        "published_by": {**_STRING, "description": "who published the current version"},
+        "created": _TIME,
+        "updated": _TIME,
+        "notebook": _STRING,
+        "pins": _PINS,
+        "url": {**_STRING, "description": "the stable address of the dashboard"},
+        "thumbnail": {**_STRING, "description": "the gallery picture's address"},
+    }
+)
+_DASHBOARD_VERSION = _object(
+    {
+        "version": _COUNT,
+        "current": {"type": "boolean"},
+        "kind": _KIND,
+        "title": _STRING,
+        "notebook": _STRING,
+        "files": {"type": "array", "items": _FILE},
+        "pins": _PINS,
+        "bytes": _COUNT,
+        "publisher": _STRING,
+        "created": _TIME,
     }
 )
 
@@ -363,6 +413,31 @@ MODELS: dict[str, dict[str, Any]] = {
             }
         },
     ),
+    "Dashboards": _object({"dashboards": {"type": "array", "items": _DASHBOARD}}),
+    "Dashboard": {
+        "allOf": [
+            _DASHBOARD,
+            _object(
+                {
+                    "files": {"type": "array", "items": _FILE},
+                    "versions": {"type": "array", "items": _DASHBOARD_VERSION},
+                    "datasets": {
+                        "type": "array",
+                        "items": _object(
+                            {
+                                "name": DATASET_NAME.json_schema(),
+                                "pinned": nullable(_COUNT),
+                                "follows": {"type": "string", "enum": ["pinned", "latest"]},
+                                "version": nullable(_COUNT),
+                            }
+                        ),
+                        "description": "the version of each pinned dataset it shows",
+                    },
+                }
+            ),
+        ]
+    },
+    "DashboardVersions": _object({"versions": {"type": "array", "items": _DASHBOARD_VERSION}}),
     "AuditEvents": _object(
         {
             "events": {"type": "array", "items": _AUDIT_EVENT},
@@ -538,6 +613,50 @@ AGGREGATION = {
 }
 
 ROLLBACK = _object({"version": {"type": "integer"}})
+
+_SNAPSHOT_PATH = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_PATH_LENGTH,
+    "description": "relative, '/'-separated, no '.', '..' or hidden parts",
+}
+PUBLISH = {
+    **_object(
+        {
+            "notebook": {
+                **_JSON_OBJECT,
+                "description": "the notebook, nbformat 4 JSON (checked against its schema)",
+            },
+            "kind": _KIND,
+            "title": DASHBOARD_TITLE.json_schema(),
+            "slug": DASHBOARD_SLUG.json_schema(),
+        },
+        {
+            "path": {
+                **_SNAPSHOT_PATH,
+                "pattern": "\\.ipynb$",
+                "description": "where the notebook is in the workspace; its file name names it",
+            },
+            "description": DASHBOARD_DESCRIPTION.json_schema(),
+            "files": {
+                "type": "array",
+                "maxItems": MAX_SNAPSHOT_FILES,
+                "items": {
+                    **_object(
+                        {
+                            "path": _SNAPSHOT_PATH,
+                            "content": {"type": "string", "description": "base64"},
+                        }
+                    ),
+                    "additionalProperties": False,
+                },
+                "description": "files the notebook reads, relative to its folder",
+            },
+            "pins": _PINS,
+        },
+    ),
+    "additionalProperties": False,
+}
 
 UPLOAD_OPTIONS = {
     "type": "object",

@@ -29,6 +29,7 @@ from ..domain.aggregate import AggregateService, Engine
 from ..domain.audit import AuditLog
 from ..domain.charts import ChartService
 from ..domain.dashboard_runtime import RuntimeServers
+from ..domain.dashboards import DEFAULT_MAX_SNAPSHOT_BYTES, DashboardService
 from ..domain.datasets import DatasetService
 from ..domain.ingest import Ingestor, IngestRequest, Limits
 from ..domain.insights import InsightService, Narrator
@@ -150,6 +151,25 @@ class DataService(Application):
     @default("max_body_size")
     def _default_max_body_size(self) -> int:
         return int(os.environ.get("DATAPILOT_MAX_BODY_SIZE") or 1024**2)
+
+    max_publish_size = Integer(
+        help="""The largest dashboard publication, in bytes (default 16 MiB).
+
+        Publishing sends the notebook (with its outputs) and the files it names in one
+        JSON body (files in base64); a body over this is refused with 413 ``too_large``,
+        and so is a snapshot over it once decoded. Only ``POST /orgs/{org}/dashboards``
+        takes bodies this large; every other call keeps :attr:`max_body_size`. Defaults
+        to ``$DATAPILOT_MAX_PUBLISH_SIZE``.
+
+        Example::
+
+            c.DataService.max_publish_size = 64 * 1024**2
+        """,
+    ).tag(config=True)
+
+    @default("max_publish_size")
+    def _default_max_publish_size(self) -> int:
+        return int(os.environ.get("DATAPILOT_MAX_PUBLISH_SIZE") or DEFAULT_MAX_SNAPSHOT_BYTES)
 
     body_timeout = Float(
         help="""Seconds a request's body may take to arrive, the upload's excepted (default 60).
@@ -720,6 +740,7 @@ class DataService(Application):
             Engine(self.storage, self.aggregate_memory_limit, self.aggregate_threads, str(spill)),
         )
         self.charts = ChartService(self.datasets, self.aggregates)
+        self.dashboards = DashboardService(self.catalog, self.storage, self.service_prefix)
         self.jobs = JobRunner(self.catalog, self.storage, self.job_workers)
         self.ingestor = Ingestor(
             self.catalog, self.storage, self.limits, str(self.dp_config.tmp_dir)
@@ -854,8 +875,9 @@ class DataService(Application):
             log_function=self._log_request,
             websocket_ping_interval=30,
             max_body_size=self.max_body_size,
+            max_publish_size=self.max_publish_size,
             # a refused body is read and dropped up to the upload limit (see _bodies)
-            max_drain_size=self.max_upload_size + 65536,
+            max_drain_size=max(self.max_upload_size, self.max_publish_size) + 65536,
             body_timeout=self.body_timeout,
         )
 

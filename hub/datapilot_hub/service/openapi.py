@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from datapilot_contract import DATASET_NAME, ORG_SLUG, user_name_json_schema
+from datapilot_contract import DASHBOARD_SLUG, DATASET_NAME, ORG_SLUG, user_name_json_schema
 
 from ..domain._args import MAX_WHOLE
 from . import _openapi_models as models
@@ -45,6 +45,13 @@ _USER = {
     "required": True,
     "schema": user_name_json_schema(),
     "description": "JupyterHub user name",
+}
+_SLUG = {
+    "name": "slug",
+    "in": "path",
+    "required": True,
+    "schema": DASHBOARD_SLUG.json_schema(),
+    "description": "dashboard slug",
 }
 _JOB = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _INVITATION = {
@@ -509,6 +516,99 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                 _codes(IN_ORG, DENIED, JSON_BODY),
                 [_ORG, _NAME],
                 _json_body(models.ROLLBACK),
+            ),
+        },
+        "/orgs/{org}/dashboards": {
+            "get": Operation(
+                "Published dashboards, most recently updated first",
+                "dashboards:view",
+                {"200": _json(ref("Dashboards"))},
+                _codes(IN_ORG, DENIED),
+                [
+                    _ORG,
+                    _q(
+                        "q",
+                        "keep those whose title, description, slug or publisher contain this",
+                        {"type": "string"},
+                    ),
+                ],
+            ),
+            "post": Operation(
+                "Publish a notebook (and the files it reads) as a new version of a dashboard",
+                "dashboards:publish (a dashboard of someone else: dashboards:manage)",
+                {"201": _json(ref("Dashboard"), "published", location=True)},
+                _codes(
+                    IN_ORG,
+                    DENIED,
+                    JSON_BODY,
+                    {
+                        400: {
+                            "invalid_kind",
+                            "invalid_notebook",
+                            "invalid_path",
+                            "invalid_pins",
+                            "missing_field",
+                            "missing_notebook",
+                            "unknown_pin",
+                        },
+                        409: {"conflict"},
+                        413: {"too_many_files"},
+                    },
+                ),
+                [_ORG],
+                _json_body(models.PUBLISH),
+            ),
+        },
+        "/orgs/{org}/dashboards/{slug}": {
+            "get": Operation(
+                "A dashboard, its versions and the dataset versions it shows",
+                "dashboards:view",
+                {"200": _json(ref("Dashboard"))},
+                _codes(IN_ORG, DENIED),
+                [_ORG, _SLUG],
+            ),
+            "delete": Operation(
+                "Unpublish: off the gallery and its address (versions are kept)",
+                "its publisher, or dashboards:manage",
+                _NO_CONTENT,
+                _codes(IN_ORG, DENIED),
+                [_ORG, _SLUG],
+            ),
+        },
+        "/orgs/{org}/dashboards/{slug}/versions": {
+            "get": Operation(
+                "Immutable versions, oldest first",
+                "dashboards:view",
+                {"200": _json(ref("DashboardVersions"))},
+                _codes(IN_ORG, DENIED),
+                [_ORG, _SLUG],
+            ),
+        },
+        "/orgs/{org}/dashboards/{slug}/rollback": {
+            "post": Operation(
+                "Make another version current again",
+                "its publisher, or dashboards:manage",
+                {"200": _json(ref("Dashboard"))},
+                _codes(IN_ORG, DENIED, JSON_BODY),
+                [_ORG, _SLUG],
+                _json_body(models.ROLLBACK),
+            ),
+        },
+        "/orgs/{org}/dashboards/{slug}/thumbnail": {
+            "get": Operation(
+                "The gallery picture: a chart the notebook drew (PNG) or a drawn card (SVG)",
+                "dashboards:view",
+                {
+                    "200": {
+                        "description": "the picture",
+                        "content": {
+                            "image/png": _BINARY,
+                            "image/svg+xml": {"schema": {"type": "string"}},
+                        },
+                    }
+                },
+                _codes(IN_ORG, DENIED),
+                [_ORG, _SLUG],
             ),
         },
         "/orgs/{org}/datasets/{name}/data": {

@@ -66,10 +66,15 @@ CONTENT_CHECKED = {
     ("POST", "/orgs/{org}/datasets/{name}/aggregate"): [400, 422],
     # the same for a chart, and columns that do not fit the chart asked for
     ("POST", "/orgs/{org}/visualizations/generate"): [400, 422],
+    # a notebook that is not nbformat 4, a pin of a version that does not exist, a file
+    # that is also a folder (400); a snapshot over the limit once decoded (413)
+    ("POST", "/orgs/{org}/dashboards"): [400, 413],
     # schemathesis speaks HTTP, not WebSocket: a member's plain GET is a 400
     ("GET", "/orgs/{org}/jobs/{job_id}/events"): [400],
 }
 _ACCEPTED = ["2xx", "401", "403", "404", "409", "429"]
+
+_PUBLISH = ("POST", "/orgs/{org}/dashboards")
 
 # the body a valid request sometimes has instead, so that it names what the dataset has and
 # gets to the work (an aggregation or a chart of generated column names never runs)
@@ -87,6 +92,18 @@ REAL_BODIES = {
         "y": "amount",
         "aggregation": "sum",
     },
+    ("POST", "/orgs/{org}/dashboards"): {
+        "notebook": {
+            "cells": [],
+            "metadata": {},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        },
+        "kind": "voila",
+        "title": "Sales",
+        "slug": "sales",
+        "pins": {"sales": 1},
+    },
 }
 
 
@@ -100,7 +117,7 @@ def fuzz_hub(request, tmp_path_factory):
 @pytest.fixture(scope="module")
 def world(fuzz_hub):
     """acme (plan team): adam admin, alice analyst, vera viewer, sam analyst, the dataset
-    sales, a pending invitation; globex: gary analyst, an invitation code."""
+    sales, the dashboard sales, a pending invitation; globex: gary analyst, an invitation code."""
     hub = fuzz_hub
     tokens = hub.populate(
         {"acme": "Acme Corp", "globex": "Globex"},
@@ -120,6 +137,8 @@ def world(fuzz_hub):
     assert job["state"] == "succeeded", job
     invitation = hub.api("POST", "/orgs/acme/invitations", tokens["adam"], json={}).json()
     code = hub.api("POST", "/orgs/globex/invitations", hub.admin_token, json={}).json()["code"]
+    r = hub.api("POST", "/orgs/acme/dashboards", tokens["alice"], json=REAL_BODIES[_PUBLISH])
+    assert r.status_code == 201, r.text
     return {
         "tokens": {
             "hub-admin": hub.admin_token,
@@ -137,6 +156,7 @@ def world(fuzz_hub):
             "job_id": [job["id"]],
             "invitation_id": [invitation["id"]],
             "code": [code],
+            "slug": ["sales"],
         },
     }
 
