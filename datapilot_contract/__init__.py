@@ -58,6 +58,7 @@ from ._runtime import (
     RUNTIME_USER_PREFIX,
     VIEWER_TOKEN_HEADER,
     VIEWER_TOKEN_PREFIX,
+    is_runtime_client,
     runtime_org,
     runtime_user,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "is_dashboard_slug",
     "is_dataset_name",
     "is_org_slug",
+    "is_runtime_client",
     "is_user_name",
     "pins_from_environ",
     "publication_body",

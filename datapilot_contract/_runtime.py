@@ -23,6 +23,26 @@ VIEWER_TOKEN_PREFIX = "dpv1."
 VIEWER_TOKEN_HEADER = "Datapilot-Token"
 
 
+def is_runtime_client(client_id: Any) -> bool:
+    """Whether an OAuth client id is that of an organization's dashboard server.
+
+    JupyterHub names a server's client ``jupyterhub-user-<user>-<server>``. The only user
+    names that start with ``dashboards`` are the dashboard servers' (the user-name rule
+    refuses the others), whose only server is ``dashboards``.
+
+    Parameters
+    ----------
+    client_id : Any
+        An OAuth client id.
+    """
+    head, tail = f"jupyterhub-user-{RUNTIME_USER_PREFIX}", f"-{RUNTIME_SERVER}"
+    if not isinstance(client_id, str) or not (
+        client_id.startswith(head) and client_id.endswith(tail)
+    ):
+        return False
+    return runtime_org(RUNTIME_USER_PREFIX + client_id[len(head) : -len(tail)]) is not None
+
+
 def runtime_user(org: str) -> str:
     """The hub user whose ``dashboards`` server serves organization ``org``'s dashboards.
 

@@ -240,7 +240,8 @@ class DashboardRuntime(Application):
 
     def make_app(self) -> web.Application:
         """The tornado application under the server's prefix."""
-        hub_auth = HubOAuth(
+        # the singleton: JupyterHub's OAuth callback handler uses HubOAuth.instance()
+        hub_auth = HubOAuth.instance(
             api_token=os.environ["JUPYTERHUB_API_TOKEN"],
             # a revoked share (a member who left) stops working within seconds
             cache_max_age=10,

@@ -33,9 +33,10 @@ class DashboardOpenHandler(PageHandler):
         await runtime.ensure_running(ctx.slug)
         # granted when they joined; again here, for a share lost while the hub was away
         await runtime.hub.share_dashboards(ctx.slug, ctx.caller.name)
+        # the hub's base URL ("/" unless JupyterHub.base_url says otherwise)
+        base = self.hub_prefix.rstrip("/").removesuffix("hub")
         self.redirect(
-            f"{self.hub_auth.base_url.rstrip('/')}/user/{quote(runtime_user(ctx.slug))}"
-            f"/{RUNTIME_SERVER}/d/{quote(slug)}/"
+            f"{base}user/{quote(runtime_user(ctx.slug))}/{RUNTIME_SERVER}/d/{quote(slug)}/"
         )
 
 
