@@ -12,6 +12,8 @@ Inside a JupyterHub user server no setup is needed::
     dp.insights("sales")                            # ranked, tested, with charts
     dp.save(df[df.amount > 0], "positive_sales")    # waits for ingestion
     dp.upload("~/data/Orders 2024.csv")             # dataset "orders_2024"
+    dp.publish("sales.ipynb", kind="voila", title="Sales", pins={"sales": 3})
+    dp.publish_examples()                           # the sample dataset and dashboards
 
 The module-level functions use a default :class:`DatapilotClient` configured from
 ``$DATAPILOT_URL``, ``$JUPYTERHUB_API_TOKEN`` and ``$DATAPILOT_ORG``; create a client
@@ -21,6 +23,7 @@ message is the service's (IPython shows it as one line, not a traceback); ``dp.s
 """
 
 from ._client import DatapilotClient
+from ._dashboards import DashboardInfo
 from ._display import DatasetInfo
 from ._errors import DatapilotError
 from ._functions import (
@@ -30,6 +33,7 @@ from ._functions import (
     aggregate,
     ainsights,
     aload,
+    apublish,
     asave,
     aupload,
     chart,
@@ -37,6 +41,8 @@ from ._functions import (
     get_client,
     insights,
     load,
+    publish,
+    publish_examples,
     reset_client,
     save,
     upload,
@@ -46,6 +52,7 @@ from ._validation import name_from_path, validate_mode, validate_name
 
 __all__ = [
     "DatapilotClient",
+    "DashboardInfo",
     "DatapilotError",
     "DatasetInfo",
     "Insights",
@@ -55,6 +62,7 @@ __all__ = [
     "aggregate",
     "ainsights",
     "aload",
+    "apublish",
     "asave",
     "aupload",
     "chart",
@@ -63,6 +71,8 @@ __all__ = [
     "insights",
     "load",
     "name_from_path",
+    "publish",
+    "publish_examples",
     "reset_client",
     "save",
     "upload",

@@ -60,6 +60,9 @@ def load(
         columns = [columns]
     org = client._check_config()
     params = {"format": "parquet"}
+    if version is None:
+        # a dashboard published with pins reads the versions it was published with
+        version = client.pins.get(name)
     if version is not None:
         params["version"] = str(int(version))
     if columns is not None:

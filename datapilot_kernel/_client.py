@@ -13,10 +13,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from traitlets import Bool, Float, Integer, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Integer, Unicode, default, validate
 from traitlets.config import Configurable
 
-from . import _calls, _flow
+from datapilot_contract import DASHBOARD_PINS_ENV, pins_from_environ
+
+from . import _calls, _dashboards, _flow
+from ._dashboards import DashboardInfo
 from ._derive import asynchronous, runs
 from ._display import DatasetInfo
 from ._errors import DatapilotError
@@ -140,11 +143,29 @@ class DatapilotClient(Configurable):
         """,
     ).tag(config=True)
 
+    pins = Dict(
+        help=f"""Dataset versions :meth:`load` reads when it is given no ``version``.
+
+        ``{{"sales": 3}}`` makes ``load("sales")`` read version 3. Inside a published
+        dashboard the runtime sets ``${DASHBOARD_PINS_ENV}`` to the versions the publisher
+        pinned, and this defaults to it, so the dashboard shows the data it was published
+        with; elsewhere it is empty (every dataset's current version).
+
+        Example::
+
+            c.DatapilotClient.pins = {{"sales": 3}}
+        """,
+    ).tag(config=True)
+
+    @default("pins")
+    def _default_pins(self) -> dict[str, int]:
+        return pins_from_environ(dict(os.environ))
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # traitlets computes defaults on first access; settle them now so a client keeps
         # the environment it was created in
-        for name in ("url", "token", "org"):
+        for name in ("url", "token", "org", "pins"):
             getattr(self, name)
 
     # -- calls ------------------------------------------------------------------------
@@ -184,7 +205,8 @@ class DatapilotClient(Configurable):
         name : str
             The dataset's name.
         version : int, optional
-            A version number; by default the current version.
+            A version number; by default the one :attr:`pins` names (in a dashboard
+            published with pins), else the current version.
         columns : list of str or str, optional
             Only these columns, selected by the service (so only they are
             transferred), in this order. By default all columns.
@@ -461,6 +483,68 @@ class DatapilotClient(Configurable):
             If ``path`` does not exist.
         """
 
+    @runs(_dashboards.publish)
+    def publish(
+        self,
+        path: str | os.PathLike[str],
+        kind: str = "voila",
+        title: str | None = None,
+        slug: str | None = None,
+        description: str = "",
+        files: list[str] | None = None,
+        pins: dict[str, int | None] | None = None,
+    ) -> DashboardInfo:
+        """Publish a notebook as a read-only dashboard of the organization.
+
+        The notebook is snapshotted with the files it reads (those named in ``files``,
+        and those its code quotes that exist next to it, like ``"data/regions.csv"``): later
+        edits change nothing until it is published again, as a new version.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The notebook (relative to the working directory, or absolute).
+        kind : {"voila", "panel"}
+            Served with Voilà (the notebook's outputs and widgets, no code) or as a Panel
+            app (its ``.servable()`` objects).
+        title : str, optional
+            Default: the notebook's file name.
+        slug : str, optional
+            The last part of its address; default from the file name
+            (``Sales Report.ipynb`` -> ``sales-report``).
+        description : str
+            A few sentences for the gallery.
+        files : list of str, optional
+            More files to include, relative to the notebook's folder.
+        pins : dict, optional
+            ``{"sales": 3}`` makes the dashboard's ``dp.load("sales")`` read version 3;
+            ``{"sales": None}`` (or leaving it out) follows the latest version.
+
+        Returns
+        -------
+        DashboardInfo
+            The dashboard as the service describes it (a dict; ``url`` is its address).
+
+        Raises
+        ------
+        DatapilotError
+            If a name or file is refused, your role may not publish, the slug is someone
+            else's dashboard, or a pinned version does not exist.
+        """
+
+    def publish_examples(self) -> list[DashboardInfo]:
+        """Upload the sample dataset (once) and publish the two example dashboards.
+
+        The dataset ``sample_sales`` and the dashboards ``example-sales-voila`` (Voilà
+        with ipywidgets and HoloViews) and ``example-sales-panel`` (Panel) come with
+        Datapilot (``notebooks/``); publishing again makes new versions.
+
+        Returns
+        -------
+        list of DashboardInfo
+        """
+        return _dashboards.publish_examples(self)
+
     adatasets = asynchronous(datasets)
     aload = asynchronous(load)
     aaggregate = asynchronous(aggregate)
@@ -468,6 +552,7 @@ class DatapilotClient(Configurable):
     ainsights = asynchronous(insights)
     asave = asynchronous(save)
     aupload = asynchronous(upload)
+    apublish = asynchronous(publish)
 
     # -- configuration and drivers --------------------------------------------------
 

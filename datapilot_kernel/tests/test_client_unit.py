@@ -24,7 +24,7 @@ ENV_VARS = ("DATAPILOT_URL", "JUPYTERHUB_API_TOKEN", "DATAPILOT_ORG")
 @pytest.fixture
 def env(monkeypatch):
     """A clean Datapilot environment, and a fresh default client before and after."""
-    for var in ENV_VARS:
+    for var in (*ENV_VARS, "DATAPILOT_DASHBOARD_PINS"):
         monkeypatch.delenv(var, raising=False)
     dp.reset_client()
     yield monkeypatch
@@ -172,7 +172,7 @@ async def test_async_functions_use_the_default_client(env):
 # -- derived calls: coroutines and module-level functions -----------------------------
 
 
-CALLS = ["datasets", "load", "aggregate", "save", "upload"]
+CALLS = ["datasets", "load", "aggregate", "save", "upload", "publish"]
 
 
 @pytest.mark.parametrize("name", CALLS)

@@ -9,7 +9,7 @@ import httpx
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Integer, Unicode, default, validate
 
-from ._handlers import ForwardAPIHandler, IngestAPIHandler
+from ._handlers import ForwardAPIHandler, IngestAPIHandler, PublishAPIHandler
 
 
 def _with_slash(url: str) -> str:
@@ -140,6 +140,7 @@ class DatapilotExtension(ExtensionApp):
         self.handlers.extend(
             [
                 (rf"/{self.name}/api/v1/ingest", IngestAPIHandler),
+                (rf"/{self.name}/api/v1/publish", PublishAPIHandler),
                 (rf"/{self.name}/api/v1/(.*)", ForwardAPIHandler),
             ]
         )

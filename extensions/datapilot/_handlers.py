@@ -1,4 +1,5 @@
-"""HTTP handlers: forward ``datapilot/api/v1/*`` to the data service and ingest workspace files.
+"""HTTP handlers: forward ``datapilot/api/v1/*`` to the data service; ingest and publish
+workspace files.
 
 The handlers hold no data credentials: every call goes to the data service with this server's
 JupyterHub token, and the service decides what the server's owner may do.
@@ -27,11 +28,13 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from datapilot_contract import (
+    DEFAULT_MAX_PUBLISH_BYTES,
     ERROR_CODES,
     ContractError,
     check_dataset_name,
     check_mode,
     check_org_slug,
+    publication_body,
 )
 
 from ._multipart import FileChangedError, multipart_body
@@ -440,6 +443,13 @@ class IngestAPIHandler(DatapilotAPIHandler):
         )
         return os.path.abspath(os.path.expanduser(root))
 
+    def json_body(self) -> Any:
+        """The request's JSON body (400 when it is not UTF-8 JSON)."""
+        try:
+            return self.get_json_body()
+        except UnicodeDecodeError as e:
+            raise _bad_field("body", "The request body must be UTF-8 JSON.") from e
+
     def _workspace_file(self, path: str) -> tuple[str, os.stat_result]:
         """Resolve a path relative to the server root, like the contents API does.
 
@@ -468,10 +478,7 @@ class IngestAPIHandler(DatapilotAPIHandler):
     @authorized
     async def post(self) -> None:
         """Validate the request, then stream the file to the data service."""
-        try:
-            body = self.get_json_body()
-        except UnicodeDecodeError as e:
-            raise _bad_field("body", "The request body must be UTF-8 JSON.") from e
+        body = self.json_body()
         ingest = IngestRequest.from_json(body, default_org=self.settings.get("datapilot_org", ""))
         url = self.service_url(f"orgs/{ingest.org}/datasets")
         os_path, st = self._workspace_file(ingest.path)
@@ -508,7 +515,73 @@ class IngestAPIHandler(DatapilotAPIHandler):
         self.finish(response.content, set_content_type=self.start_response(response))
 
 
+# the contract's codes of a publication's refusals that are not a 400
+_PUBLISH_STATUS = {"not_found": 404, "too_large": 413, "too_many_files": 413}
+
+
+class PublishAPIHandler(IngestAPIHandler):
+    """``POST datapilot/api/v1/publish``: publish a notebook of this server's workspace.
+
+    The body is ``{"path", "kind", "title"?, "slug"?, "description"?, "files"?, "pins"?,
+    "org"?}``: the notebook at ``path`` (relative to the server root), the files named in
+    ``files`` (relative to the notebook's folder) and the files its code quotes that exist
+    next to it are sent as ``POST orgs/{org}/dashboards`` with this server's token; the
+    service's answer (201 with the dashboard) is returned as it is.
+    """
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Read the notebook and its files, then send them to the data service."""
+        body = self.json_body()
+        if not isinstance(body, dict):
+            raise _bad_field("body", "The request body must be a JSON object.")
+        known = {"path", "kind", "title", "slug", "description", "files", "pins", "org"}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise _bad_field(unknown[0], f"Unknown field {unknown[0]!r}.")
+        org = body.get("org") or self.settings.get("datapilot_org", "")
+        if not org:
+            raise _bad_field("org", "'org' is required: this server has no DATAPILOT_ORG.")
+        org = _checked(check_org_slug, org, "org")
+        path = body.get("path")
+        if not isinstance(path, str) or not path:
+            raise _bad_field("path", "'path' is required: a notebook relative to the server root.")
+        # the same checks as the ingestion's: relative, no '..', inside the root
+        self._workspace_file(path)
+        url = self.service_url(f"orgs/{org}/dashboards")
+        loop = asyncio.get_running_loop()
+        try:
+            payload = await loop.run_in_executor(
+                None,
+                lambda: publication_body(
+                    self._root_dir(),
+                    path,
+                    kind=body.get("kind"),
+                    title=body.get("title"),
+                    slug=body.get("slug"),
+                    description=body.get("description", ""),
+                    files=body.get("files"),
+                    pins=body.get("pins"),
+                    max_bytes=self.settings.get(
+                        "datapilot_max_publish_size", DEFAULT_MAX_PUBLISH_BYTES
+                    ),
+                ),
+            )
+        except ContractError as e:
+            raise DatapilotAPIError(
+                _PUBLISH_STATUS.get(e.code, 400), e.code, e.message, field=e.field
+            ) from None
+        headers = self.service_headers()
+        try:
+            response = await self.http_client.post(url, json=payload, headers=headers)
+        except httpx.TransportError as e:
+            raise self.service_failed(e) from e
+        self.finish(response.content, set_content_type=self.start_response(response))
+
+
 default_handlers = [
     (r"/datapilot/api/v1/ingest", IngestAPIHandler),
+    (r"/datapilot/api/v1/publish", PublishAPIHandler),
     (r"/datapilot/api/v1/(.*)", ForwardAPIHandler),
 ]

@@ -178,6 +178,86 @@ def test_a_viewer_sees_only_what_they_may(browser_hub, state):
     assert refused and all(e["details"].get("format") == "preview" for e in refused)
 
 
+def _chart_notebook(hub, token: str, dataset: str) -> dict:
+    """A notebook whose output is a chart of ``dataset`` as PNG (the charts API draws it)."""
+    import base64
+
+    r = hub.api(
+        "POST",
+        f"/orgs/{ORG}/visualizations/generate?format=png&width=640&height=360",
+        token,
+        check=False,
+        json={"dataset": dataset},
+    )
+    assert r.status_code == 200, r.text
+    return {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": 1,
+                "id": "chart",
+                "metadata": {},
+                "source": f'import datapilot_kernel as dp\ndp.chart("{dataset}")',
+                "outputs": [
+                    {
+                        "output_type": "display_data",
+                        "metadata": {},
+                        "data": {"image/png": base64.b64encode(r.content).decode()},
+                    }
+                ],
+            }
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def test_a_viewer_lands_on_the_gallery(browser_hub, state):
+    """Dashboards published (one with a chart for its picture, pinned to the first version
+    of the dataset; the two examples); the viewer logs in and finds them."""
+    from datapilot_contract import publication_body
+
+    viewer = needs(state, "viewer")
+    dataset = needs(state, "dataset")
+    hub = browser_hub
+    token = hub.user_token("alice")
+    published = {
+        "sales-overview": {
+            "notebook": _chart_notebook(hub, token, dataset),
+            "kind": "voila",
+            "title": "Sales overview",
+            "slug": "sales-overview",
+            "description": "Sales by region from the monthly export, pinned to its first version.",
+            "pins": {dataset: 1},
+        }
+    }
+    for kind, notebook, title in (
+        ("voila", "example-sales-voila.ipynb", "Example sales (Voilà)"),
+        ("panel", "example-sales-panel.ipynb", "Example sales (Panel)"),
+    ):
+        b = publication_body(REPO / "notebooks", notebook, kind=kind, title=title)
+        b["description"] = "Monthly sales of the sample dataset by region and product."
+        published[b["slug"]] = b
+    for b in published.values():
+        r = hub.api("POST", f"/orgs/{ORG}/dashboards", token, json=b)
+        assert r.status_code == 201, r.text
+    result = journey(
+        hub,
+        "viewer_sees_gallery",
+        user=viewer,
+        password="victor-first-hour",
+        org=ORG,
+        dashboards=sorted(published),
+        pinned="sales-overview",
+        publisher="alice",
+        search="overview",
+        shows="v1 (pinned)",
+        dataset=dataset,
+    )
+    assert Path(result["gallery"]).exists()
+
+
 def test_a_refused_server_start_explains_itself(browser_hub, state):
     viewer = needs(state, "viewer")
     result = journey(

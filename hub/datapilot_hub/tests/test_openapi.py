@@ -69,6 +69,7 @@ def _concrete(path: str, world) -> str:
         job_id=world["job"],
         invitation_id="0" * 32,
         code="x" * 43,
+        slug="sales",
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 from datapilot_hub.service.pages import environment, human_bytes, number, template_dir, when
 from datapilot_hub.service.pages.team import size_field
 
-from .utils import REPO, form_xsrf, hub_login, hub_signup
+from .utils import REPO, form_xsrf, hub_browser
 
 PAGES = ("members", "invitations", "settings", "plan", "audit")
 # an organization name with markup in it: it must come out escaped
@@ -27,12 +27,6 @@ ORG_NAME_HTML = "Acorn &lt;i&gt;&amp;&lt;/i&gt; Oak"
 
 def page_url(slug: str, page: str) -> str:
     return f"/services/datapilot/orgs/{slug}/{page}"
-
-
-def _browser(hub, user: str) -> httpx.Client:
-    password = f"pw-{user}-correct-horse"
-    assert "alert-success" in hub_signup(hub, user, password)
-    return hub_login(hub, user, password)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +44,7 @@ def team(sqlite_hub):
     ):
         assert hub.hub_api("POST", f"/users/{user}").status_code in (201, 409)
         hub.add_member(org, user, role)
-    browsers = {"ava": _browser(hub, "ava"), "abe": _browser(hub, "abe")}
+    browsers = {"ava": hub_browser(hub, "ava"), "abe": hub_browser(hub, "abe")}
     tokens = {u: hub.user_token(u) for u in ("amy", "bo", "ava")}
     yield {"hub": hub, "tokens": tokens, **browsers}
     for b in browsers.values():

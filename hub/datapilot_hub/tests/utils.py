@@ -323,6 +323,13 @@ def hub_login(hub: HubProcess, user: str, password: str, ok: bool = True) -> htt
     return browser
 
 
+def hub_browser(hub: HubProcess, user: str) -> httpx.Client:
+    """Sign ``user`` up (password ``pw-<user>-correct-horse``) and log in; the browser."""
+    password = f"pw-{user}-correct-horse"
+    assert "alert-success" in hub_signup(hub, user, password)
+    return hub_login(hub, user, password)
+
+
 @contextmanager
 def running_hub(request, tmp_path_factory, backend: str = "sqlite", env=None, label: str = "hub"):
     """A :class:`HubProcess` on a catalog ``backend`` (``sqlite`` or ``postgresql``, then on a

@@ -115,6 +115,15 @@ def validate_notebook(notebook: Any, field_name: str = "notebook") -> dict[str, 
     return notebook
 
 
+def _too_many_files() -> DatapilotError:
+    return DatapilotError(
+        413,
+        "too_many_files",
+        f"A dashboard may hold at most {MAX_SNAPSHOT_FILES} files besides the notebook.",
+        limit=MAX_SNAPSHOT_FILES,
+    )
+
+
 def _decode_files(files: Any) -> dict[str, bytes]:
     """``[{"path", "content" (base64)}]`` from the API as ``{path: bytes}``."""
     if files is None:
@@ -122,12 +131,7 @@ def _decode_files(files: Any) -> dict[str, bytes]:
     if not isinstance(files, list):
         raise bad_request("files", 'files must be a list of {"path", "content" (base64)}.')
     if len(files) > MAX_SNAPSHOT_FILES:
-        raise DatapilotError(
-            413,
-            "too_many_files",
-            f"A dashboard may hold at most {MAX_SNAPSHOT_FILES} files besides the notebook.",
-            limit=MAX_SNAPSHOT_FILES,
-        )
+        raise _too_many_files()
     decoded: dict[str, bytes] = {}
     for i, item in enumerate(files):
         if not isinstance(item, dict) or set(item) - {"path", "content"}:
@@ -193,12 +197,7 @@ def build_request(
     notebook = validate_notebook(notebook)
     files = dict(files or {})
     if len(files) > MAX_SNAPSHOT_FILES:
-        raise DatapilotError(
-            413,
-            "too_many_files",
-            f"A dashboard may hold at most {MAX_SNAPSHOT_FILES} files besides the notebook.",
-            limit=MAX_SNAPSHOT_FILES,
-        )
+        raise _too_many_files()
     for name in files:
         checked(check_snapshot_path, name, "files")
         if name == notebook_name:

@@ -157,6 +157,8 @@ class PageHandler(AuditedHandler):
         names = {
             "user_name": user.get("name"),
             "user_admin": bool(user.get("admin")),
+            # a Viewer everywhere gets no link to the notebook servers, which they may not start
+            "may_run_notebooks": self._may_run_notebooks(user),
             "native_auth": self.app.native_auth,
             "hub_prefix": self.hub_prefix,
             "static_prefix": f"{self.hub_prefix}static/",
@@ -179,6 +181,15 @@ class PageHandler(AuditedHandler):
         html = environment().get_template(template).render(**names)
         self.set_status(status)
         self.finish(html)
+
+    def _may_run_notebooks(self, user: dict[str, Any]) -> bool:
+        if not user.get("name"):
+            return False
+        if user.get("admin"):
+            return True
+        return any(
+            "notebooks:run" in m["permissions"] for m in self.app.orgs.memberships_of(user["name"])
+        )
 
     def render_error(
         self, status: int, message: str, ctx: OrgContext | None = None, title: str | None = None

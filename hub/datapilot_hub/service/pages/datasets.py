@@ -12,6 +12,7 @@ the dataset's page.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -28,7 +29,8 @@ PREVIEW_ROWS = 20
 
 
 class OrgHomeHandler(PageHandler):
-    """``orgs/<slug>/``: the organization's datasets (``?q=`` searches their names)."""
+    """``orgs/<slug>/``: the organization's dashboard gallery and datasets (``?q=``
+    searches the dashboards' titles, descriptions and publishers, and the datasets' names)."""
 
     tab = "datasets"
 
@@ -37,11 +39,14 @@ class OrgHomeHandler(PageHandler):
         query = (self.get_query_argument("q", "") or "").strip().lower()
         datasets = self.app.datasets.list(ctx) if "data:read" in ctx.permissions else []
         shown = [d for d in datasets if query in d["name"]] if query else datasets
+        dashboards = self.app.dashboards.list(ctx) if "dashboards:view" in ctx.permissions else []
         self.render_page(
             "datasets.html",
             ctx=ctx,
             datasets=shown,
             total=len(datasets),
+            dashboards=self.app.dashboards.list(ctx, query) if query else dashboards,
+            dashboards_total=len(dashboards),
             query=query,
             server_url=f"{self.hub_prefix}spawn/{self.caller().name}/{ctx.slug}",
         )
@@ -88,6 +93,27 @@ class DatasetPageHandler(FormPageHandler):
                 ("Parquet", f"{data_url}?format=parquet"),
                 ("Excel", f"{data_url}?format=xlsx"),
             ],
+            "chart": self._chart(ctx, name),
+        }
+
+    def _chart(self, ctx: OrgContext, name: str) -> dict[str, Any] | None:
+        """The chart the charts API recommends for the dataset, as a PNG data URI.
+
+        Drawn here rather than fetched by the browser: the page's CSP allows data: images
+        and no script is needed. A dataset no chart suits shows none.
+        """
+        from datapilot_charts import render_png
+
+        try:
+            answer = self.app.charts.generate(ctx, {"dataset": name})
+            png = render_png(answer["chart"], "light", 720, 320)
+        except DatapilotError as e:
+            self.app.log.info("No chart for %s/%s: %s", ctx.slug, name, e.message)
+            return None
+        return {
+            "src": "data:image/png;base64," + base64.b64encode(png).decode(),
+            "title": answer["chart"].get("title") or name,
+            "reason": (answer.get("recommendation") or {}).get("reason"),
         }
 
     async def rollback(self, ctx: OrgContext) -> None:
