@@ -10,8 +10,15 @@ and everything else that needs no data has already run.
 from __future__ import annotations
 
 import os
+import sys
+from typing import Any
 
-from datapilot_contract import DASHBOARD_ENV, DASHBOARD_PINS_ENV
+from datapilot_contract import (
+    DASHBOARD_ENV,
+    DASHBOARD_PINS_ENV,
+    VIEWER_TOKEN_HEADER,
+    pins_from_environ,
+)
 
 #: environment variable -> where Voilà puts the runtime's header of the same name
 _FROM_HEADERS = {
@@ -37,3 +44,28 @@ def adopt_dashboard_request() -> None:
         value = os.environ.get(header)
         if value:
             os.environ[name] = value
+
+
+def panel_session() -> tuple[str, dict[str, Any]] | None:
+    """In a Panel app the runtime serves: the session, and its viewer's client settings.
+
+    ``panel serve`` runs every viewer's session in one process, so the viewer's token
+    and the pins travel in the headers of the session's page request, not in the
+    environment. None outside such a session.
+    """
+    panel = sys.modules.get("panel")
+    if panel is None:
+        return None
+    try:
+        context = panel.state.curdoc.session_context if panel.state.curdoc else None
+        headers = context.request.headers if context is not None and context.request else None
+    except AttributeError:
+        return None
+    if not headers:
+        return None
+    found = {name.lower(): value for name, value in dict(headers).items()}
+    token = found.get(VIEWER_TOKEN_HEADER.lower())
+    if not token:
+        return None
+    pins = pins_from_environ({DASHBOARD_PINS_ENV: found.get("datapilot-dashboard-pins", "")})
+    return context.id, {"token": token, "pins": pins}

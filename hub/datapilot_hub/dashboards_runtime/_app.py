@@ -49,6 +49,8 @@ _KERNEL_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 #: socket) is refused
 _VOILA_ASSETS = re.compile(r"voila/(static|templates|api/themes|labextensions|files)/.*|static/.*")
 _VOILA_CHANNEL = re.compile(rf"api/kernels/{_KERNEL_ID}/channels")
+#: the first part of Panel's asset paths (Bokeh's and Panel's scripts and styles)
+_PANEL_ASSETS = frozenset({"static", "panel_dist", "components"})
 _VOILA_SHUTDOWN = re.compile(rf"voila/api/shutdown/{_KERNEL_ID}")
 
 
@@ -189,9 +191,11 @@ class DashboardRuntime(Application):
             served = self.served.get(slug)
             proc = self.process(snap.kind)
             if served is None or served.version != snap.version or served.kind != snap.kind:
-                restart = proc.running and (
-                    served is not None or snap.kind == "panel" or self.voila.pool_size > 0
-                )
+                # a new version: the old one's folder goes, and Voilà's pool (made for
+                # the notebooks on disk when it starts) must not serve it; Panel learns
+                # its apps at start. A new Voilà dashboard is served at once, its kernels
+                # pre-started from the process's next start on.
+                restart = proc.running and (served is not None or snap.kind == "panel")
                 self.served[slug] = snap
                 self._prune(slug, snap)
                 if snap.kind == "panel":
@@ -418,16 +422,16 @@ class VoilaChannelHandler(RuntimeHandler, WebSocketProxy):
 
 
 class PanelHandler(RuntimeHandler):
-    """A Panel app's page and assets."""
+    """A Panel app's page (with its viewer's token) and its assets."""
 
     @web.authenticated
     async def get(self, path: str) -> None:
         runtime = self.runtime
         extra = runtime.panel.auth_headers()
-        slug = path.split("/", 1)[0]
-        snap = runtime.served.get(slug)
-        if snap is not None and snap.kind == "panel" and path.rstrip("/") == slug:
-            grant = await runtime.mint(self, slug)
+        first = path.split("/", 1)[0]
+        snap = runtime.served.get(first)
+        if snap is not None and snap.kind == "panel" and path.rstrip("/") == first:
+            grant = await runtime.mint(self, first)
             extra.update(
                 {
                     VIEWER_TOKEN_HEADER: grant["token"],
@@ -435,7 +439,7 @@ class PanelHandler(RuntimeHandler):
                     "Datapilot-Dashboard-Pins": snap.environment.get(DASHBOARD_PINS_ENV, "{}"),
                 }
             )
-        elif not path.startswith("static/") and snap is None:
+        elif first not in _PANEL_ASSETS and (snap is None or snap.kind != "panel"):
             raise web.HTTPError(404, "Not a dashboard's page.")
         await runtime.panel.ensure()
         await proxy_http(self, runtime.panel.url + quote(path) + _query(self), extra)

@@ -6,7 +6,6 @@ Bokeh auth module (``get_user``) on every page and WebSocket request.
 
 from __future__ import annotations
 
-import hmac
 import os
 import sys
 import tempfile
@@ -25,7 +24,6 @@ def main() -> None:
     """Run ``panel serve`` with an auth module that checks ``$DATAPILOT_RUNTIME_PANEL_TOKEN``."""
     token = os.environ.pop("DATAPILOT_RUNTIME_PANEL_TOKEN")
     os.environ["DATAPILOT_RUNTIME_PANEL_SECRET_FOR_AUTH"] = token
-    assert hmac.compare_digest(token, os.environ["DATAPILOT_RUNTIME_PANEL_SECRET_FOR_AUTH"])
     fd, path = tempfile.mkstemp(prefix="panel-auth-", suffix=".py")
     with os.fdopen(fd, "w") as f:
         f.write(_AUTH_MODULE)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -232,14 +233,21 @@ class PanelProcess(DashboardProcess):
         self.apps: dict[str, str] = {}
 
     def command(self) -> list[str]:
+        # an app's route is its file's name: one link per dashboard, named by its slug
+        apps = self.root.parent / "panel-apps"
+        shutil.rmtree(apps, ignore_errors=True)
+        apps.mkdir(mode=0o700)
+        for slug, rel in sorted(self.apps.items()):
+            (apps / f"{slug}.ipynb").symlink_to(self.root / rel)
         return [
             sys.executable,
             "-m",
             "datapilot_hub.dashboards_runtime._panel",
-            *[str(self.root / rel) for rel in self.apps.values()],
+            *[str(apps / f"{slug}.ipynb") for slug in sorted(self.apps)],
             "--address=127.0.0.1",
             f"--port={self.port}",
             f"--prefix={self.prefix}",
+            # only this server reaches it (with its secret), from the visitor's origin
             "--allow-websocket-origin=*",
             "--num-procs=1",
         ]

@@ -62,6 +62,12 @@ SALES = notebook(
     "widgets.IntSlider(value=3, description='months')",
 )
 
+PANEL = notebook(
+    "import panel as pn\nimport datapilot_kernel as dp\npn.extension()",
+    "df = dp.load('sales')\n"
+    "pn.pane.Markdown(f\"PANEL TOTAL {int(df['amount'].sum())}\").servable()",
+)
+
 PROBE = """
 import json, os
 def probe(path):
@@ -296,6 +302,27 @@ def test_joining_grants_and_leaving_revokes_the_share(world):
     time.sleep(11)
     r = nina.get("/user/dashboards-acme/dashboards/d/sales/", follow_redirects=True)
     assert r.status_code in (403, 404) and "TOTAL" not in r.text, (r.status_code, str(r.url))
+
+
+def test_a_panel_dashboard_is_served_as_an_app_reading_as_its_viewer(world):
+    hub, t, vera = world["hub"], world["tokens"], world["vera"]
+    publish(hub, t["alice"], "panel-sales", PANEL, kind="panel")
+    r = open_dashboard(vera, "acme", "panel-sales")
+    assert r.status_code == 200, (r.status_code, r.text[-2000:], hub.log_tail())
+    assert str(r.url).endswith("/user/dashboards-acme/dashboards/p/panel-sales"), str(r.url)
+    # (the app's document comes over Bokeh's WebSocket: test_browser_dashboards.py sees
+    # it drawn; here its session ran the app, reading as vera)
+    assert "Bokeh" in r.text and "dp.load" not in r.text
+    events = hub.api("GET", "/orgs/acme/audit?action=dataset.read", hub.admin_token).json()
+    panel_reads = [
+        e for e in events["events"] if e["details"].get("dashboard") == "acme/panel-sales"
+    ]
+    assert panel_reads and {e["user"] for e in panel_reads} == {"vera"}, events
+    # nothing of Bokeh's or Panel's own is reachable without the server's login
+    with httpx.Client(base_url=hub.url, timeout=30) as anonymous:
+        r = anonymous.get("/user/dashboards-acme/dashboards/p/panel-sales")
+        assert r.status_code in (302, 403), r.status_code
+    assert open_dashboard(world["gary"], "acme", "panel-sales").status_code == 404
 
 
 def test_the_dashboard_runs_under_the_orgs_account_and_reads_only_its_snapshot(world):
