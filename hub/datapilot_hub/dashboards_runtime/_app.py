@@ -48,7 +48,9 @@ _KERNEL_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 #: channel); everything else (contents, kernels, tree, the pre-started kernels' query
 #: socket) is refused
 _VOILA_ASSETS = re.compile(r"voila/(static|templates|api/themes|labextensions|files)/.*|static/.*")
-_VOILA_CHANNEL = re.compile(rf"api/kernels/{_KERNEL_ID}/channels")
+#: the page reads its own kernel's model (name, state) before it connects: GET only, no
+#: interrupt, restart or shutdown through it
+_VOILA_KERNEL = re.compile(rf"api/kernels/{_KERNEL_ID}")
 #: the first part of Panel's asset paths (Bokeh's and Panel's scripts and styles)
 _PANEL_ASSETS = frozenset({"static", "panel_dist", "components"})
 _VOILA_SHUTDOWN = re.compile(rf"voila/api/shutdown/{_KERNEL_ID}")
@@ -158,6 +160,12 @@ class DashboardRuntime(Application):
         self.root = home / "snapshots"
         self.logs = home / "logs"
         self.logs.mkdir(mode=0o700, exist_ok=True)
+        # every dashboard kernel puts HoloViews' scripts in the page (no CDN)
+        startup = home / ".ipython" / "profile_default" / "startup"
+        startup.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (startup / "00-datapilot-dashboards.py").write_text(
+            "import datapilot_kernel._inline_charts  # noqa: F401\n"
+        )
         self.store = SnapshotStore(
             self.root,
             url_path_join(self.datapilot_url, "api/v1/"),
@@ -376,7 +384,7 @@ class VoilaHandler(RuntimeHandler):
                     "Datapilot-Dashboard-Pins": snap.environment.get(DASHBOARD_PINS_ENV, "{}"),
                 }
             )
-        elif not _VOILA_ASSETS.fullmatch(path):
+        elif not (_VOILA_ASSETS.fullmatch(path) or _VOILA_KERNEL.fullmatch(path)):
             raise web.HTTPError(404, "Not a dashboard's page.")
         await runtime.voila.ensure()
         await proxy_http(self, runtime.voila.url + quote(path) + _query(self), extra)

@@ -42,6 +42,9 @@ def clean_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
         if not k.startswith(("JUPYTERHUB_", "JPY_", "DATAPILOT_RUNTIME_"))
         and k not in ("DATAPILOT_TOKEN",)
     }
+    # Bokeh's and Panel's scripts come with the page, not from their CDNs: the viewers'
+    # browsers (and servers on closed networks) may reach nothing but this hub
+    env.update({"BOKEH_RESOURCES": "inline", "PANEL_INLINE": "1"})
     env.update(extra or {})
     return env
 
@@ -208,8 +211,8 @@ class VoilaProcess(DashboardProcess):
             args += [
                 "--VoilaConfiguration.preheat_kernel=True",
                 f"--VoilaConfiguration.default_pool_size={self.pool_size}",
-                # refill at once after a kernel is taken, so the next viewer finds one
-                "--VoilaKernelManager.fill_delay=0",
+                # refill soon after a kernel is taken (not at once: its opening goes first)
+                "--VoilaKernelManager.fill_delay=3",
             ]
         return args
 

@@ -85,7 +85,8 @@ async def proxy_http(
         name, value = line.split(":", 1)
         if name.strip().lower() in _DROP_RESPONSE:
             return
-        handler.add_header(name.strip(), value.strip())
+        # set, not added: the handler's defaults (Content-Type text/html) are replaced
+        handler.set_header(name.strip(), value.strip())
 
     def on_chunk(chunk: bytes) -> None:
         nonlocal headers_sent
@@ -133,9 +134,11 @@ class WebSocketProxy(websocket.WebSocketHandler):
         if target is None:
             return
         url, extra = target
-        request = httpclient.HTTPRequest(
-            url, headers=forward_headers(self.request.headers, extra), connect_timeout=10
-        )
+        headers = forward_headers(self.request.headers, extra)
+        # the visitor's origin was checked here (check_origin); the process behind sees a
+        # connection from this server, which it would take for a cross-origin one
+        headers.pop("Origin", None)
+        request = httpclient.HTTPRequest(url, headers=headers, connect_timeout=10)
         requested = self.request.headers.get("Sec-WebSocket-Protocol", "")
         protocols = [p.strip() for p in requested.split(",") if p.strip()]
         try:
@@ -158,9 +161,24 @@ class WebSocketProxy(websocket.WebSocketHandler):
         return requested or None
 
     def select_subprotocol(self, subprotocols: Iterable[str]) -> str | None:
-        return self.upstream.selected_subprotocol if self.upstream else None
+        chosen = self.upstream.selected_subprotocol if self.upstream else None
+        # only one the visitor offered (else their browser drops the connection)
+        return chosen if chosen in list(subprotocols) else None
+
+    _opened = False
+    _early: list[str | bytes | None] | None = None
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        self._opened = True
+        # what the process sent while the visitor's handshake was being answered
+        for message in self._early or ():
+            self._from_upstream(message)
+        self._early = None
 
     def _from_upstream(self, message: str | bytes | None) -> None:
+        if not self._opened:
+            self._early = [*(self._early or ()), message]
+            return
         if message is None:
             self.close()
             return
