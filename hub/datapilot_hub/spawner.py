@@ -390,6 +390,10 @@ class DatapilotSpawner(LocalProcessSpawner):
         if self.dashboards_of:
             # the runtime imports nothing from its account's ~/.local (snapshots only there)
             env["PYTHONNOUSERSITE"] = "1"
+            # its settings (README, Dashboards: serving), as the hub was given them
+            for name in ("DATAPILOT_DASHBOARD_POOL_SIZE", "DATAPILOT_DASHBOARD_CULL_IDLE"):
+                if os.environ.get(name):
+                    env[name] = os.environ[name]
         return env
 
     def get_args(self) -> list[str]:

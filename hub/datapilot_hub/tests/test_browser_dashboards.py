@@ -19,6 +19,49 @@ from .utils import REPO, hub_signup, running_hub
 pytestmark = [pytest.mark.e2e]
 
 
+# a publisher's script in an HTML output: it tries to act as whoever opens the dashboard
+ATTACK = """
+<div id="dp-script-result" data-done="0">running</div>
+<script>
+(async () => {
+  const api = "/services/datapilot/api/v1/orgs/acme";
+  const send = async (method, path, body) => {
+    const r = await fetch(api + path, {
+      method, credentials: "include",
+      headers: {"Content-Type": "application/json"},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return r.status;
+  };
+  const result = {
+    get: await send("GET", "/members"),
+    put: await send("PUT", "/members/mallory", {role: "admin"}),
+    del: await send("DELETE", "/datasets/sample_sales"),
+  };
+  const el = document.getElementById("dp-script-result");
+  el.dataset.result = JSON.stringify(result);
+  el.dataset.done = "1";
+  el.textContent = JSON.stringify(result);
+})();
+</script>
+"""
+
+SCRIPTED = {
+    "nbformat": 4,
+    "nbformat_minor": 5,
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": {},
+            "outputs": [],
+            "source": f"from IPython.display import HTML\nHTML({ATTACK!r})",
+        }
+    ],
+}
+
+
 @pytest.fixture(scope="module")
 def dash_hub(request, tmp_path_factory):
     missing = _browser_missing()
@@ -48,6 +91,12 @@ def dash_hub(request, tmp_path_factory):
             r = hub.api("POST", "/orgs/acme/dashboards", tokens["alice"], json=body)
             assert r.status_code == 201, r.text
         assert "alert-success" in hub_signup(hub, "vera", "pw-vera-correct-horse")
+        hub.hub_api("POST", "/users/ada")
+        hub.add_member("acme", "ada", "admin")
+        assert "alert-success" in hub_signup(hub, "ada", "pw-ada-correct-horse")
+        body = {"notebook": SCRIPTED, "kind": "voila", "slug": "scripted", "title": "Scripted"}
+        r = hub.api("POST", "/orgs/acme/dashboards", tokens["alice"], json=body)
+        assert r.status_code == 201, r.text
         yield hub
 
 
@@ -64,3 +113,20 @@ def test_a_viewer_sees_the_voila_and_panel_dashboards_drawn(dash_hub):
     for key in ("voila", "panel"):
         assert os.path.getsize(out[key]) > 20_000, out  # a drawn page, not a blank one
     assert CHROMIUM
+
+
+def test_a_dashboards_script_cannot_act_as_the_admin_who_opens_it(dash_hub):
+    out = journey(
+        dash_hub,
+        "dashboard_script_cannot_act",
+        user="ada",
+        password="pw-ada-correct-horse",
+        org="acme",
+        slug="scripted",
+    )
+    for result in (out["evaluated"], out["inPage"] or out["evaluated"]):
+        assert result["put"] == 403 and result["del"] == 403, out
+    members = dash_hub.api("GET", "/orgs/acme/members", dash_hub.admin_token).json()["members"]
+    assert "mallory" not in {m["name"] for m in members}
+    r = dash_hub.api("GET", "/orgs/acme/datasets/sample_sales", dash_hub.admin_token)
+    assert r.status_code == 200  # still there
