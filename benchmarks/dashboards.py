@@ -164,12 +164,9 @@ def main() -> None:
     warm = min(dp_warm, dp_warm2)
     print("first complete render of notebooks/example-sales-voila.ipynb (seconds)")
     print(f"  dashboard server spawn + first Panel app (once per organization): {spawn:.2f}")
-    print(
-        f"  cold  Datapilot {dp_cold:6.2f}   voila {voila_cold:6.2f}   ratio {dp_cold / voila_cold:.2f}"
-    )
-    print(
-        f"  warm  Datapilot {warm:6.2f}   voila {voila_warm:6.2f}   ratio {warm / voila_warm:.2f}"
-    )
+    for label, ours, theirs in (("cold", dp_cold, voila_cold), ("warm", warm, voila_warm)):
+        ratio = ours / theirs
+        print(f"  {label}  Datapilot {ours:6.2f}   voila {theirs:6.2f}   ratio {ratio:.2f}")
     print(f"  (warm openings: {dp_warm:.2f}, {dp_warm2:.2f})")
 
 

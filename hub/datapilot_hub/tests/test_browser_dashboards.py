@@ -124,8 +124,10 @@ def test_a_dashboards_script_cannot_act_as_the_admin_who_opens_it(dash_hub):
         org="acme",
         slug="scripted",
     )
-    for result in (out["evaluated"], out["inPage"] or out["evaluated"]):
-        assert result["put"] == 403 and result["del"] == 403, out
+    assert out["ran"], out  # Voilà runs an output's script: the attack is real
+    for result in (out["evaluated"], out["inPage"]):
+        # without the XSRF token the cookie counts for nothing (401), reads included
+        assert {result["put"], result["del"]} <= {401, 403}, out
     members = dash_hub.api("GET", "/orgs/acme/members", dash_hub.admin_token).json()["members"]
     assert "mallory" not in {m["name"] for m in members}
     r = dash_hub.api("GET", "/orgs/acme/datasets/sample_sales", dash_hub.admin_token)
