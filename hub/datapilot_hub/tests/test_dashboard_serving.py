@@ -115,7 +115,7 @@ def world(request, tmp_path_factory):
         assert r.status_code == 202, r.text
         assert hub.wait_job("acme", r.json()["job"]["id"], tokens["alice"])["state"] == "succeeded"
         publish(hub, tokens["alice"], "sales", SALES)
-        browsers = {u: browser(hub, u) for u in ("vera", "gary", "nina")}
+        browsers = {u: browser(hub, u) for u in ("vera", "gary", "nina", "alice")}
         yield {"hub": hub, "tokens": tokens, **browsers}
         for b in browsers.values():
             b.close()
@@ -325,6 +325,19 @@ def test_a_panel_dashboard_is_served_as_an_app_reading_as_its_viewer(world):
         r = anonymous.get("/user/dashboards-acme/dashboards/p/panel-sales")
         assert r.status_code in (302, 403), r.status_code
     assert open_dashboard(world["gary"], "acme", "panel-sales").status_code == 404
+
+
+def test_a_failing_dashboard_shows_its_error_and_its_log_to_the_publisher(world):
+    hub, t, vera, alice = world["hub"], world["tokens"], world["vera"], world["alice"]
+    publish(hub, t["alice"], "broken", notebook("print('before')", "1 / 0"))
+    r = open_dashboard(vera, "acme", "broken")
+    assert r.status_code == 200, r.text[-1000:]
+    assert "ZeroDivisionError" in r.text and "before" in r.text, r.text[-3000:]
+    log_url = "/user/dashboards-acme/dashboards/d/broken/log"
+    r = vera.get(log_url)
+    assert r.status_code == 403, r.status_code
+    r = alice.get(log_url, follow_redirects=True)
+    assert r.status_code == 200 and "Voila" in r.text, r.text[-500:]
 
 
 def test_the_dashboard_runs_under_the_orgs_account_and_reads_only_its_snapshot(world):
