@@ -27,6 +27,7 @@ from tornado.websocket import websocket_connect
 
 from datapilot_hub import accounts
 
+from .test_isolation import PROBE
 from .utils import hub_login, hub_processes, hub_signup, running_hub
 
 pytestmark = [pytest.mark.e2e]
@@ -67,22 +68,6 @@ PANEL = notebook(
     "df = dp.load('sales')\n"
     "pn.pane.Markdown(f\"PANEL TOTAL {int(df['amount'].sum())}\").servable()",
 )
-
-PROBE = """
-import json, os
-def probe(path):
-    try:
-        if os.path.isdir(path):
-            os.listdir(path)
-        else:
-            with open(path, 'rb') as f:
-                f.read(1)
-        return 'read'
-    except OSError as e:
-        return type(e).__name__
-paths = PATHS
-print('PROBE' + json.dumps({k: probe(v) for k, v in paths.items()}))
-"""
 
 
 def publish(hub, token: str, slug: str, nb: dict, kind: str = "voila", **kw):
@@ -361,11 +346,12 @@ def test_the_dashboard_runs_under_the_orgs_account_and_reads_only_its_snapshot(w
     for entry in homes.iterdir():
         if entry.name != account:
             paths[f"home:{entry.name}"] = str(entry)
-    nb = notebook(f"PATHS = {json.dumps(paths)}\n{PROBE}")
+    nb = notebook(f"PATHS = {json.dumps(paths)}\n{PROBE}\nprint('PROBED')")
     publish(hub, t["alice"], "probe", nb)
     r = open_dashboard(vera, "acme", "probe")
     assert r.status_code == 200, r.text[-2000:]
-    found = re.search(r"PROBE(\{.*?\})", r.text.replace("&#34;", '"').replace("&quot;", '"'))
+    text = r.text.replace("&#34;", '"').replace("&quot;", '"').replace('\\"', '"')
+    found = re.search(r'(\{"catalog": .*?\})\s*(?:\\n)?PROBED', text)
     assert found, r.text[-3000:]
     result = json.loads(found.group(1))
     assert result.pop("own_snapshot") == "read", result
