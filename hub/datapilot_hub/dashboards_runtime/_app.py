@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import struct
 import time
 from pathlib import Path
@@ -284,6 +285,10 @@ class DashboardRuntime(Application):
         PeriodicCallback(self.cull, 30_000).start()
         log.info("Dashboards of %s at %s", self.org, self.prefix)
         loop = IOLoop.current()
+
+        # JupyterHub stops the server with SIGTERM: the Voilà and Panel processes (sessions
+        # of their own) and their kernels go with it
+        loop.asyncio_loop.add_signal_handler(signal.SIGTERM, loop.stop)
         try:
             loop.start()
         finally:
