@@ -40,20 +40,6 @@ NOTEBOOK = REPO / "notebooks" / "example-sales-voila.ipynb"
 SAMPLE = REPO / "notebooks" / "sample_sales.csv"
 #: Voilà ends the page with this once the last cell ran (the widgets' state is in it)
 DONE_MARKER = "window.voila_finish()"
-TINY_PANEL = {
-    "nbformat": 4,
-    "nbformat_minor": 5,
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-    "cells": [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "metadata": {},
-            "outputs": [],
-            "source": "import panel as pn\npn.pane.Markdown('up').servable()",
-        }
-    ],
-}
 
 
 def _free_port() -> int:
@@ -115,7 +101,7 @@ def plain_voila(env: dict[str, str], workdir: Path) -> tuple[float, float]:
 
 def main() -> None:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
-    from datapilot_hub.tests.utils import HubProcess, hub_login, hub_signup, new_home
+    from datapilot_hub.tests.utils import HubProcess, hub_login, hub_signup, new_home, notebook
 
     home = new_home("bench-dash")
     hub = HubProcess(home)
@@ -129,7 +115,7 @@ def main() -> None:
         r = hub.upload("acme", tokens["alice"], "sample_sales", SAMPLE.read_bytes(), "s.csv")
         assert hub.wait_job("acme", r.json()["job"]["id"], tokens["alice"])["state"] == "succeeded"
         for slug, kind, nb in (
-            ("up", "panel", TINY_PANEL),
+            ("up", "panel", notebook("import panel as pn\npn.pane.Markdown('up').servable()")),
             ("sales", "voila", json.loads(NOTEBOOK.read_text())),
         ):
             body = {"notebook": nb, "kind": kind, "slug": slug, "title": slug}

@@ -88,10 +88,7 @@ def dashboard_account(prefix: str, org: str) -> str:
     org : str
         The organization slug.
     """
-    name = f"{prefix}{org}__dash"
-    if len(name) <= NAME_MAX:
-        return name
-    return f"{name[: NAME_MAX - _HASH_LEN - 3].rstrip('_-')}__d{_digest('dashboards', org)}"
+    return _fit(f"{prefix}{org}__dash", "__d", "_-", "dashboards", org)
 
 
 def org_group(prefix: str, org: str) -> str:
@@ -104,10 +101,15 @@ def org_group(prefix: str, org: str) -> str:
     org : str
         The organization slug.
     """
-    name = f"{prefix}{org}"
+    return _fit(f"{prefix}{org}", "--", "-", org)
+
+
+def _fit(name: str, separator: str, strip: str, *hashed: str) -> str:
+    """``name``, or when too long its start, ``separator`` and a hash of ``hashed``."""
     if len(name) <= NAME_MAX:
         return name
-    return f"{name[: NAME_MAX - _HASH_LEN - 2].rstrip('-')}--{_digest(org)}"
+    cut = name[: NAME_MAX - _HASH_LEN - len(separator)].rstrip(strip)
+    return f"{cut}{separator}{_digest(*hashed)}"
 
 
 def _run(*args: str) -> None:

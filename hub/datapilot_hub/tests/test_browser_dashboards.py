@@ -14,7 +14,7 @@ import os
 import pytest
 
 from .test_browser import CHROMIUM, SCREENSHOTS, _browser_missing, journey
-from .utils import REPO, hub_signup, running_hub
+from .utils import REPO, hub_signup, notebook, running_hub
 
 pytestmark = [pytest.mark.e2e]
 
@@ -46,20 +46,7 @@ ATTACK = """
 </script>
 """
 
-SCRIPTED = {
-    "nbformat": 4,
-    "nbformat_minor": 5,
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-    "cells": [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "metadata": {},
-            "outputs": [],
-            "source": f"from IPython.display import HTML\nHTML({ATTACK!r})",
-        }
-    ],
-}
+SCRIPTED = notebook(f"from IPython.display import HTML\nHTML({ATTACK!r})")
 
 
 @pytest.fixture(scope="module")

@@ -28,32 +28,11 @@ from tornado.websocket import websocket_connect
 from datapilot_hub import accounts
 
 from .test_isolation import PROBE
-from .utils import hub_login, hub_processes, hub_signup, running_hub
+from .utils import hub_login, hub_processes, hub_signup, notebook, running_hub
 
 pytestmark = [pytest.mark.e2e]
 
 CSV = b"region,amount\nnorth,3\nsouth,5\n"
-
-
-def code_cell(source: str) -> dict:
-    return {
-        "cell_type": "code",
-        "execution_count": None,
-        "metadata": {},
-        "outputs": [],
-        "source": source,
-    }
-
-
-def notebook(*sources: str) -> dict:
-    return {
-        "nbformat": 4,
-        "nbformat_minor": 5,
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-        "cells": [code_cell(s) for s in sources],
-    }
 
 
 SALES = notebook(
