@@ -9,6 +9,8 @@ import httpx
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Integer, Unicode, default, validate
 
+from datapilot_contract import DEFAULT_MAX_PUBLISH_BYTES
+
 from ._handlers import ForwardAPIHandler, IngestAPIHandler, PublishAPIHandler
 
 
@@ -110,6 +112,20 @@ class DatapilotExtension(ExtensionApp):
         """,
     ).tag(config=True)
 
+    max_publish_size = Integer(
+        DEFAULT_MAX_PUBLISH_BYTES,
+        help="""Largest notebook publication, in bytes: the notebook and its files together.
+
+        ``POST datapilot/api/v1/publish`` refuses a bigger one with 413 before anything is
+        sent; keep it at the data service's ``DataService.max_publish_size`` (16 MiB by
+        default), which checks again.
+
+        Example::
+
+            c.DatapilotExtension.max_publish_size = 64 * 1024**2
+        """,
+    ).tag(config=True)
+
     http_client: httpx.AsyncClient | None = None
 
     def initialize_settings(self) -> None:
@@ -126,6 +142,7 @@ class DatapilotExtension(ExtensionApp):
             datapilot_api_token=self.api_token,
             datapilot_org=self.org,
             datapilot_max_upload_size=self.max_upload_size,
+            datapilot_max_publish_size=self.max_publish_size,
         )
         if self.service_url and self.api_token:
             self.log.info("Datapilot: forwarding datapilot/api/v1/ to %s", self.service_url)

@@ -28,7 +28,6 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from datapilot_contract import (
-    DEFAULT_MAX_PUBLISH_BYTES,
     ERROR_CODES,
     ContractError,
     check_dataset_name,
@@ -563,9 +562,7 @@ class PublishAPIHandler(IngestAPIHandler):
                     description=body.get("description", ""),
                     files=body.get("files"),
                     pins=body.get("pins"),
-                    max_bytes=self.settings.get(
-                        "datapilot_max_publish_size", DEFAULT_MAX_PUBLISH_BYTES
-                    ),
+                    max_bytes=self.settings["datapilot_max_publish_size"],
                 ),
             )
         except ContractError as e:

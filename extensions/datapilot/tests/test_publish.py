@@ -14,6 +14,17 @@ NOTEBOOK = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
 
 
 @pytest.fixture
+def datapilot_config(closed_port_url: str) -> dict[str, Any]:
+    """A small publication limit, to be over it."""
+    return {
+        "service_url": closed_port_url,
+        "api_token": "test-server-token",
+        "org": "acme",
+        "max_publish_size": 4096,
+    }
+
+
+@pytest.fixture
 def notebook(jp_root_dir):
     (jp_root_dir / "reports").mkdir()
     (jp_root_dir / "reports" / "sales.ipynb").write_text(json.dumps(NOTEBOOK))
@@ -80,3 +91,9 @@ async def test_a_good_request_goes_to_the_service(jp_fetch, notebook):
     # nothing listens at the service's address here: the request got that far
     reply = await publish(jp_fetch, {"path": notebook, "kind": "panel", "files": ["notes.txt"]})
     assert_error(reply, 502, "service_unavailable")
+
+
+async def test_a_publication_over_the_limit_is_413(jp_fetch, jp_root_dir, notebook):
+    (jp_root_dir / "reports" / "big.bin").write_bytes(b"x" * 5000)
+    reply = await publish(jp_fetch, {"path": notebook, "kind": "voila", "files": ["big.bin"]})
+    assert_error(reply, 413, "too_large", field="files")

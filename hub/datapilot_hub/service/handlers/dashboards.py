@@ -82,6 +82,7 @@ class DashboardThumbnailAPIHandler(APIHandler):
     def get(self, org: str, slug: str) -> None:
         content_type, data = self.app.dashboards.thumbnail(self.org(org), slug)
         self.set_header("Content-Type", content_type)
+        self.set_header("X-Content-Type-Options", "nosniff")
         # the address carries the version (?v=): a new version is a new address
         self.set_header("Cache-Control", "private, max-age=3600")
         self.finish(data)
