@@ -104,7 +104,8 @@ def main() -> None:
     from datapilot_hub.tests.utils import HubProcess, hub_login, hub_signup, new_home, notebook
 
     home = new_home("bench-dash")
-    hub = HubProcess(home)
+    # warm openings come from a pre-started kernel (off by default: README)
+    hub = HubProcess(home, env={"DATAPILOT_DASHBOARD_POOL_SIZE": "1"})
     try:
         hub.start()
         for user in ("alice", "vera"):
