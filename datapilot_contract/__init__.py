@@ -55,6 +55,15 @@ from ._rules import (
     is_user_name,
     user_name_json_schema,
 )
+from ._runtime import (
+    RUNTIME_SERVER,
+    RUNTIME_USER_PREFIX,
+    VIEWER_TOKEN_HEADER,
+    VIEWER_TOKEN_PREFIX,
+    is_runtime_client,
+    runtime_org,
+    runtime_user,
+)
 
 __all__ = [
     "DEFAULT_MAX_PUBLISH_BYTES",
@@ -74,6 +83,10 @@ __all__ = [
     "MAX_PATH_LENGTH",
     "MAX_SNAPSHOT_FILES",
     "MODES",
+    "RUNTIME_SERVER",
+    "RUNTIME_USER_PREFIX",
+    "VIEWER_TOKEN_HEADER",
+    "VIEWER_TOKEN_PREFIX",
     "ORG_NAME",
     "OUTPUT_MODES",
     "ORG_SLUG",
@@ -93,10 +106,13 @@ __all__ = [
     "is_dashboard_slug",
     "is_dataset_name",
     "is_org_slug",
+    "is_runtime_client",
     "is_user_name",
     "pins_from_environ",
     "publication_body",
     "referenced_paths",
+    "runtime_org",
+    "runtime_user",
     "slug_from_path",
     "user_name_json_schema",
 ]

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from ._runtime import RUNTIME_USER_PREFIX
+
 #: The machine code of an error answer that has no more precise one, by HTTP status. The
 #: data service and the server extension both fall back to it.
 ERROR_CODES: dict[int, str] = {
@@ -247,6 +249,11 @@ def _user_name_problem(value: Any) -> str | None:
         # the data service names JupyterHub services so in memberships and the audit log:
         # a user of that name would be taken for the service, and the other way round
         return f"starts with {SERVICE_PREFIX!r}, which names JupyterHub services"
+    if value.startswith(RUNTIME_USER_PREFIX) or value == RUNTIME_USER_PREFIX.rstrip("-"):
+        # the hub users that serve organizations' dashboards (datapilot_contract._dashboards)
+        # (and "dashboards" alone, whose server "<org>-dashboards" would share an OAuth
+        # client name with the dashboard server of <org>)
+        return f"is or starts with {RUNTIME_USER_PREFIX!r}, which names dashboard servers"
     if value != value.lower():
         # JupyterHub lowercases the name of every login: an upper-case member could never
         # be the user who logs in, and the hub's group API would lowercase it

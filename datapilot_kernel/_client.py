@@ -75,8 +75,9 @@ class DatapilotClient(Configurable):
     token = Unicode(
         help="""JupyterHub API token sent as ``Authorization: token <token>``.
 
-        Defaults to ``$JUPYTERHUB_API_TOKEN``, which JupyterHub sets in every user
-        server. Requests act with the permissions of the token's user.
+        Defaults to ``$DATAPILOT_TOKEN`` (in a published dashboard: its viewer's
+        read-only token), else ``$JUPYTERHUB_API_TOKEN``, which JupyterHub sets in every
+        user server. Requests act with the permissions of the token's user.
 
         Example::
 
@@ -86,7 +87,7 @@ class DatapilotClient(Configurable):
 
     @default("token")
     def _default_token(self) -> str:
-        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        return os.environ.get("DATAPILOT_TOKEN") or os.environ.get("JUPYTERHUB_API_TOKEN", "")
 
     org = Unicode(
         help="""Slug of the organization whose datasets the client reads and writes.

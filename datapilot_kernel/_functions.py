@@ -7,10 +7,15 @@ import threading
 from typing import Any
 
 from ._client import DatapilotClient
+from ._dashboard import adopt_dashboard_request, panel_session
 from ._derive import with_default_client
 
 _default_client: DatapilotClient | None = None
 _default_lock = threading.Lock()
+# a Panel dashboard's sessions (one per viewer) share a process: a client each, the last
+# ones kept
+_session_clients: dict[str, DatapilotClient] = {}
+_SESSIONS_KEPT = 256
 
 
 def get_client() -> DatapilotClient:
@@ -25,8 +30,21 @@ def get_client() -> DatapilotClient:
     DatapilotClient
     """
     global _default_client
+    session = panel_session()
+    if session is not None:
+        key, settings = session
+        with _default_lock:
+            client = _session_clients.pop(key, None) or DatapilotClient(
+                **settings, **_ipython_config()
+            )
+            _session_clients[key] = client
+            while len(_session_clients) > _SESSIONS_KEPT:
+                _session_clients.pop(next(iter(_session_clients)))
+            return client
     with _default_lock:
         if _default_client is None:
+            # in a dashboard: the viewer's token (a pre-started kernel waits for them)
+            adopt_dashboard_request()
             _default_client = DatapilotClient(**_ipython_config())
         return _default_client
 

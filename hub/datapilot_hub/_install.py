@@ -13,6 +13,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from datapilot_contract import is_runtime_client
+
 from . import accounts
 from .auth import AUTHENTICATORS
 from .configuration import DatapilotConfig
@@ -49,6 +51,14 @@ def proxy_command() -> str:
     if not found:
         raise RuntimeError("configurable-http-proxy not found: run `make proxy`")
     return found
+
+
+class NoConfirmClients(set):
+    """OAuth clients that skip the hub's confirmation page: the data service, and every
+    organization's dashboard server (:func:`datapilot_contract.is_runtime_client`)."""
+
+    def __contains__(self, client_id: object) -> bool:
+        return super().__contains__(client_id) or is_runtime_client(client_id)
 
 
 def _env_flag(name: str) -> bool:
@@ -200,7 +210,19 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
         {
             "name": "datapilot-service",
             "description": "The data service keeps hub groups and users in step with its catalog",
-            "scopes": ["admin:users", "admin:groups", "admin:servers", "read:users"],
+            "scopes": [
+                "admin:users",
+                "admin:groups",
+                "admin:servers",
+                "read:users",
+                # the organizations' dashboard servers are shared with their members, one
+                # share each (domain/dashboard_runtime.py): granting a share of a server
+                # needs the access it grants and the users' names
+                "shares",
+                "read:shares",
+                "read:users:name",
+                "access:servers",
+            ],
             "services": [SERVICE_NAME],
         },
         {
@@ -249,6 +271,12 @@ def install_datapilot(c: Any, spawner_to_subclass: type | None = None) -> Datapi
         )
 
     c.JupyterHub.allow_named_servers = True
+    # an organization's dashboard server is the platform's, like the data service: its
+    # members log in to it without the hub's "authorize access" page
+    c.JupyterHub.tornado_settings = {
+        **c.JupyterHub.get("tornado_settings", {}),
+        "oauth_no_confirm_list": NoConfirmClients({f"service-{SERVICE_NAME}"}),
+    }
     # the home page lists one server per organization (templates/home.html)
     # (and every hub page in Datapilot's name: page.html, error pages, login, sign-up)
     c.JupyterHub.template_paths = [str(templates_dir())]

@@ -15,9 +15,12 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlparse
 
 import httpx
+from jupyterhub.utils import maybe_future
 from nativeauthenticator import handlers as native_handlers
 from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
+
+from datapilot_contract import runtime_org
 
 
 class DataServiceCaller(LoggingConfigurable):
@@ -49,6 +52,13 @@ class DataServiceCaller(LoggingConfigurable):
             c.DataServiceCaller.datapilot_api_token = "a-long-random-token"
         """,
     ).tag(config=True)
+
+    async def check_blocked_users(self, username: str, authentication: Any = None) -> bool:
+        """Refuse logins as an organization's dashboard server user (no person is one)."""
+        if runtime_org(username):
+            self.log.warning("Refused a login as %s (a dashboard server's user)", username)
+            return False
+        return await maybe_future(super().check_blocked_users(username, authentication))
 
     def invitation_code(self, next_url: str) -> str | None:
         """The invitation code of a ``next`` URL that is an invitation link, else None.

@@ -74,6 +74,23 @@ def account_name(prefix: str, user: str, org: str) -> str:
     return f"{readable}__{_digest(user, org)}"
 
 
+def dashboard_account(prefix: str, org: str) -> str:
+    """The account organization ``org``'s dashboard server and kernels run under.
+
+    ``<prefix><org>__dash``: no server account has that form (a hashed one ends in seven
+    hex digits after ``__``); too long, ``__d`` and a hash of the organization instead.
+    It is in no organization group: it reads its home (the published snapshots) alone.
+
+    Parameters
+    ----------
+    prefix : str
+        The installation's account prefix.
+    org : str
+        The organization slug.
+    """
+    return _fit(f"{prefix}{org}__dash", "__d", "_-", "dashboards", org)
+
+
 def org_group(prefix: str, org: str) -> str:
     """The group of organization ``org``'s accounts (owner of its shared folder).
 
@@ -84,10 +101,15 @@ def org_group(prefix: str, org: str) -> str:
     org : str
         The organization slug.
     """
-    name = f"{prefix}{org}"
+    return _fit(f"{prefix}{org}", "--", "-", org)
+
+
+def _fit(name: str, separator: str, strip: str, *hashed: str) -> str:
+    """``name``, or when too long its start, ``separator`` and a hash of ``hashed``."""
     if len(name) <= NAME_MAX:
         return name
-    return f"{name[: NAME_MAX - _HASH_LEN - 2].rstrip('-')}--{_digest(org)}"
+    cut = name[: NAME_MAX - _HASH_LEN - len(separator)].rstrip(strip)
+    return f"{cut}{separator}{_digest(*hashed)}"
 
 
 def _run(*args: str) -> None:

@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 import httpx
 
+from datapilot_contract import RUNTIME_SERVER, runtime_user
+
 from .permissions import hub_group
 
 log = logging.getLogger(__name__)
@@ -111,8 +113,9 @@ class HubClient:
         )
 
     async def delete_group(self, slug: str) -> None:
-        """Delete the organization's hub group."""
+        """Delete the organization's hub group, and its dashboard server's hub user."""
         await self.request("DELETE", f"/groups/{quote(hub_group(slug))}", ok=(204, 404))
+        await self.request("DELETE", f"/users/{quote(runtime_user(slug))}", ok=(204, 404))
 
     async def add_to_group(self, slug: str, user: str) -> None:
         """Add a user (created if needed) to the organization's group."""
@@ -121,6 +124,7 @@ class HubClient:
         await self.request(
             "POST", f"/groups/{quote(hub_group(slug))}/users", json={"users": [user]}
         )
+        await self.share_dashboards(slug, user)
 
     async def remove_from_group(self, slug: str, user: str) -> None:
         """Remove a user from the organization's group (done when either is missing)."""
@@ -134,6 +138,51 @@ class HubClient:
         except HubRefusedError:
             # "No such user": a name the hub never had (or refuses) is in no group
             pass
+        await self.unshare_dashboards(slug, user)
+
+    # ---- the organization's dashboard server (domain/dashboard_runtime.py) ----------------
+    # Members reach it through a share of that one server each, granted when they join and
+    # revoked when they leave: a group share (or `access:servers!group=`) would not reach
+    # their tokens on JupyterHub 6.1 (or would open every member's own servers).
+
+    def _shares_path(self, slug: str) -> str:
+        return f"/shares/{quote(runtime_user(slug))}/{RUNTIME_SERVER}"
+
+    async def share_dashboards(self, slug: str, user: str) -> bool:
+        """Let ``user`` open the organization's dashboard server; False when it has none yet.
+
+        The server's first start shares it with every member then
+        (:meth:`~datapilot_hub.domain.dashboard_runtime.RuntimeServers.ensure_running`).
+        """
+        resp = await self.send("POST", self._shares_path(slug), ok=(200, 404), json={"user": user})
+        return resp.status_code == 200
+
+    async def unshare_dashboards(self, slug: str, user: str) -> None:
+        """Take back ``user``'s share of the organization's dashboard server (if any)."""
+        try:
+            await self.send("PATCH", self._shares_path(slug), ok=(200, 404), json={"user": user})
+        except HubRefusedError:
+            pass  # a user the hub does not know shares nothing
+
+    async def dashboard_shares(self, slug: str) -> set[str] | None:
+        """The users the organization's dashboard server is shared with (None: no server)."""
+        resp = await self.send("GET", self._shares_path(slug), ok=(200, 404))
+        if resp.status_code == 404:
+            return None
+        return {s["user"]["name"] for s in resp.json().get("items", []) if s.get("user")}
+
+    async def server_model(self, user: str, server: str) -> dict[str, Any] | None:
+        """The hub's model of a user's named server, None when it has none (or no user)."""
+        resp = await self.send("GET", f"/users/{quote(user, safe='')}", ok=(200, 404))
+        if resp.status_code == 404:
+            return None
+        return resp.json().get("servers", {}).get(server)
+
+    async def start_named_server(self, user: str, server: str) -> None:
+        """Ask the hub to start a named server (done when it is running or starting)."""
+        await self.send(
+            "POST", f"/users/{quote(user, safe='')}/servers/{quote(server)}", ok=(201, 202, 400)
+        )
 
     async def group_members(self, slug: str) -> set[str] | None:
         """The members of the organization's group, None when the group is missing."""

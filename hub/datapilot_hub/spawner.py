@@ -16,7 +16,7 @@ from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from tornado import web
 from traitlets import Unicode, default
 
-from datapilot_contract import is_org_slug
+from datapilot_contract import RUNTIME_SERVER, is_org_slug, runtime_org
 
 from . import accounts
 from .configuration import DatapilotConfig
@@ -135,13 +135,25 @@ class DatapilotSpawner(LocalProcessSpawner):
         return DatapilotConfig.instance().isolated
 
     @property
+    def dashboards_of(self) -> str | None:
+        """The organization whose dashboard server this is, or None for a notebook server.
+
+        The ``dashboards`` server of hub user ``dashboards-<org>``
+        (:mod:`datapilot_hub.domain.dashboard_runtime`) runs the dashboard runtime
+        (:mod:`datapilot_hub.dashboards_runtime`) under the organization's dashboard
+        account, whose home holds the published snapshots and nothing else.
+        """
+        return runtime_org(self.user.name) if self.name == RUNTIME_SERVER else None
+
+    @property
     def account(self) -> str | None:
         """The account this server runs under; None without isolation."""
         if not self.isolated:
             return None
-        return accounts.account_name(
-            DatapilotConfig.instance().account_prefix, self.user.name, self.org
-        )
+        prefix = DatapilotConfig.instance().account_prefix
+        if self.dashboards_of:
+            return accounts.dashboard_account(prefix, self.dashboards_of)
+        return accounts.account_name(prefix, self.user.name, self.org)
 
     home_dir = Unicode(
         help="""The server's home directory and working directory.
@@ -157,6 +169,8 @@ class DatapilotSpawner(LocalProcessSpawner):
 
     @default("home_dir")
     def _default_home_dir(self) -> str:
+        if self.dashboards_of and not self.isolated:
+            return os.path.join(self.home_root, self.user.name, self.name)
         if self.isolated:
             return os.path.join(self.home_root, self.account)
         return os.path.join(self.home_root, self.user.name, self.name or "_default")
@@ -164,7 +178,7 @@ class DatapilotSpawner(LocalProcessSpawner):
     @property
     def org(self) -> str:
         """The organization slug this server belongs to."""
-        return self.name
+        return self.dashboards_of or self.name
 
     async def check_allowed(self) -> None:
         """Refuse (:class:`SpawnRefused`) unless the user may run notebooks in the organization.
@@ -247,9 +261,32 @@ class DatapilotSpawner(LocalProcessSpawner):
 
     async def start(self):
         """Check the organization, prepare the account and folders, then start the server."""
+        if self.dashboards_of:
+            # started by the data service (admin:servers) when a member opens a dashboard;
+            # nobody logs in as its user, and it counts against no one's servers
+            await asyncio.to_thread(self.prepare_dashboard_home)
+            self.cmd = [sys.executable, "-m", "datapilot_hub.dashboards_runtime"]
+            return await super().start()
         await self.check_allowed()
         await asyncio.to_thread(self.prepare_workspace)
         return await super().start()
+
+    def prepare_dashboard_home(self) -> None:
+        """The dashboard account (with isolation) and its home, its own alone (0700).
+
+        The account is in no organization group, so it cannot read the ``shared/``
+        folder; the runtime writes the published snapshots into the home.
+        """
+        home = Path(self.home_dir)
+        if not self.isolated:
+            home.mkdir(mode=0o700, parents=True, exist_ok=True)
+            return
+        entry = accounts.ensure_account(
+            self.account, home, f"Datapilot dashboards of {self.dashboards_of}"
+        )
+        home.mkdir(mode=0o700, exist_ok=True)
+        accounts.own_tree(home, entry.pw_uid, entry.pw_gid)
+        home.chmod(0o700)
 
     def prepare_workspace(self) -> None:
         """The server's account (with isolation), its home, and the shared folder link.
@@ -348,11 +385,21 @@ class DatapilotSpawner(LocalProcessSpawner):
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
-        env["DATAPILOT_ORG"] = self.name
+        env["DATAPILOT_ORG"] = self.org
         env["DATAPILOT_URL"] = self.datapilot_url
+        if self.dashboards_of:
+            # the runtime imports nothing from its account's ~/.local (snapshots only there)
+            env["PYTHONNOUSERSITE"] = "1"
+            # its settings (README, Dashboards: serving), as the hub was given them
+            for name in ("DATAPILOT_DASHBOARD_POOL_SIZE", "DATAPILOT_DASHBOARD_CULL_IDLE"):
+                if os.environ.get(name):
+                    env[name] = os.environ[name]
         return env
 
     def get_args(self) -> list[str]:
+        if self.dashboards_of:
+            # the runtime reads its address and prefix from JupyterHub's environment
+            return []
         args = super().get_args()
         if os.geteuid() == 0 and not self.isolated:
             # one-account mode as root (DATAPILOT_ISOLATION=off): jupyter-server refuses

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from datapilot_contract import SERVICE_PREFIX, check_org_slug
+from datapilot_contract import SERVICE_PREFIX, check_org_slug, runtime_org
 
 from ..catalog import Catalog, Membership, Organization
 from ..errors import DatapilotError, checked, not_found
@@ -28,12 +28,20 @@ class Caller:
         The only organizations this token may act in: a notebook server's token acts
         for the server's organization alone. None: no such bound (a login cookie, a
         personal API token, a service).
+    only : frozenset of str, optional
+        The most this token may do, whatever the caller's role allows: a dashboard's
+        viewer token reads (``data:read``) and nothing else. None: the role decides.
+    dashboard : str, optional
+        ``<org>/<slug>`` of the dashboard a viewer token was minted for (the audit log
+        says through which dashboard a viewer read).
     """
 
     name: str
     kind: str = "user"
     hub_admin: bool = False
     orgs: frozenset[str] | None = None
+    only: frozenset[str] | None = None
+    dashboard: str | None = None
 
     @classmethod
     def from_hub_model(cls, model: dict[str, Any]) -> Caller:
@@ -45,6 +53,22 @@ class Caller:
         # identify model decides for users; a service counts when it may administer users
         hub_admin = bool(model.get("admin")) or (kind == "service" and "admin:users" in scopes)
         orgs = _server_orgs(name, scopes) if kind == "user" else None
+        viewer = model.get("datapilot_viewer")
+        if viewer:
+            # a dashboard's viewer token: one organization, reads only (viewer_tokens.py)
+            from .viewer_tokens import VIEWER_TOKEN_PERMISSIONS
+
+            return cls(
+                name=name,
+                orgs=frozenset({viewer["org"]}),
+                only=VIEWER_TOKEN_PERMISSIONS,
+                dashboard=f"{viewer['org']}/{viewer['dashboard']}",
+            )
+        served = runtime_org(name) if kind == "user" else None
+        if served is not None:
+            # the hub user of an organization's dashboard server (no person, no member):
+            # its server's token is named after the server, never after an organization
+            orgs = frozenset({served})
         return cls(name=name, kind=kind, hub_admin=hub_admin, orgs=orgs)
 
     def may_act_in(self, slug: str) -> bool:
@@ -137,4 +161,6 @@ def org_context(catalog: Catalog, caller: Caller, slug: str) -> OrgContext:
         if role is None and not caller.hub_admin:
             raise not_found("organization", slug)
         perms = permissions_for("admin") if caller.hub_admin else permissions_for(role)
+        if caller.only is not None:
+            perms = perms & caller.only
         return OrgContext(caller, org.id, org.slug, org.name, role, perms)

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from datapilot_contract import is_org_slug
+from datapilot_contract import is_org_slug, runtime_org
 
 from ..catalog import Catalog, Organization, utcnow
 from ..hubapi import HubClient
@@ -74,7 +74,8 @@ class ServerWatcher:
         out = []
         for user in users:
             for name, server in (user.get("servers") or {}).items():
-                if not name or not is_org_slug(name):
+                if not name or not is_org_slug(name) or runtime_org(user["name"]):
+                    # (an organization's dashboard server is no member's notebook server)
                     continue
                 out.append(
                     {

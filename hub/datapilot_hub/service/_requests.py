@@ -174,7 +174,12 @@ class AuditedHandler(ServiceAuthenticated, web.RequestHandler):
                 target,
                 outcome,
                 client_address(self.request),
-                {"status": status, **(self.audit_details or {})},
+                {
+                    "status": status,
+                    # a viewer's read through a dashboard says which one
+                    **({"dashboard": ctx.caller.dashboard} if ctx.caller.dashboard else {}),
+                    **(self.audit_details or {}),
+                },
             )
         except Exception:
             # the answer is already sent; losing an event must at least be loud

@@ -28,6 +28,7 @@ from ..configuration import DatapilotConfig
 from ..domain.aggregate import AggregateService, Engine
 from ..domain.audit import AuditLog
 from ..domain.charts import ChartService
+from ..domain.dashboard_runtime import RuntimeServers
 from ..domain.dashboards import DEFAULT_MAX_SNAPSHOT_BYTES, DashboardService
 from ..domain.datasets import DatasetService
 from ..domain.ingest import Ingestor, IngestRequest, Limits
@@ -41,6 +42,7 @@ from ..domain.plans import DEFAULT_PLANS, Plans, validate_plans
 from ..domain.servers import ServerWatcher
 from ..domain.transform import SavedRecipes, TransformService
 from ..domain.transform._gateway import StorageGateway
+from ..domain.viewer_tokens import ViewerTokens
 from ..hubapi import HubClient
 from ..ratelimit import DEFAULT_RATE_LIMITS, parse_rate_limits, rate_limiter_from_config
 from ..storage import storage_from_config
@@ -762,6 +764,9 @@ class DataService(Application):
             starttls=self.smtp_starttls,
         )
         self.servers = ServerWatcher(self.catalog, self.hub, self.quotas)
+        # the organizations' dashboard servers, and the read-only tokens of their viewers
+        self.runtime_servers = RuntimeServers(self.catalog, self.hub)
+        self.viewer_tokens = ViewerTokens(self.dp_config.service_home / "viewer_token_key")
         self.datasets = DatasetService(self.catalog, self.storage)
         self.insights = InsightService(
             self.datasets,
@@ -928,6 +933,7 @@ class DataService(Application):
         return BodyLimitedApplication(
             handlers,
             hub_auth=hub_auth,
+            viewer_tokens=self.viewer_tokens,
             datapilot=self,
             cookie_secret=os.urandom(32),
             log_function=self._log_request,

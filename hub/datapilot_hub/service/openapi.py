@@ -659,6 +659,34 @@ def _operations(plans: list[str]) -> dict[str, dict[str, Operation]]:
                 [_ORG, _SLUG],
             ),
         },
+        "/orgs/{org}/dashboards/{slug}/runtime-bundle": {
+            "get": Operation(
+                "The current version's notebook and files (base64), for the organization's"
+                " dashboard server alone; anyone else gets 404",
+                "the organization's dashboard server (its own token)",
+                {"200": _json({"type": "object"})},
+                IN_ORG,
+                [
+                    _ORG,
+                    _SLUG,
+                    _q(
+                        "have",
+                        "the version the server has: its files are left out when current",
+                        {"type": "integer", "minimum": 0, "maximum": 999999999},
+                    ),
+                ],
+            ),
+        },
+        "/orgs/{org}/dashboards/{slug}/viewer-token": {
+            "post": Operation(
+                "A read-only token of this organization for the viewer who opens the"
+                " dashboard, sent with the viewer's own token for the dashboard server",
+                "dashboards:view (the viewer's token for the organization's dashboard server)",
+                {"201": _json({"type": "object"}, "minted")},
+                _codes(IN_ORG, DENIED),
+                [_ORG, _SLUG],
+            ),
+        },
         "/orgs/{org}/datasets/{name}/data": {
             "get": Operation(
                 "Rows as json, csv, arrow or parquet",

@@ -512,3 +512,24 @@ def lying_workbook(path: Path, padding: int) -> bytes:
             dst.writestr(info.filename, data)
     lie_about_size(path, "xl/worksheets/sheet1.xml", 2000)
     return plain.getvalue()
+
+
+def notebook(*sources: str) -> dict[str, Any]:
+    """An nbformat 4 notebook of Python code cells, not yet run."""
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": source,
+            }
+            for source in sources
+        ],
+    }

@@ -3,6 +3,7 @@
 from . import (
     aggregate,
     audit,
+    dashboard_runtime,
     dashboards,
     datasets,
     gateway,
@@ -34,4 +35,5 @@ default_handlers = [
     *jobs.default_handlers,
     *audit.default_handlers,
     *gateway.default_handlers,
+    *dashboard_runtime.default_handlers,
 ]

@@ -5,7 +5,7 @@ styled 404 answers every other path of the service but the API's."""
 
 from tornado import web
 
-from . import dashboards, datasets, home, invitation, team
+from . import dashboard_open, dashboards, datasets, home, invitation, team
 from ._base import NotFoundPageHandler, environment, human_bytes, number, template_dir, when
 
 __all__ = ["default_handlers", "environment", "human_bytes", "number", "template_dir", "when"]
@@ -16,6 +16,7 @@ default_handlers = [
     *datasets.default_handlers,
     *dashboards.default_handlers,
     *team.default_handlers,
+    *dashboard_open.default_handlers,
     # the pages' own script and style (the CSP allows same-origin files only)
     (r"static/(.*)", web.StaticFileHandler, {"path": str(template_dir() / "static")}),
     (r"(.*)", NotFoundPageHandler),
