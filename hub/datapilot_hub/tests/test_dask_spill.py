@@ -1,6 +1,9 @@
-"""Out of core: a recipe that sorts a dataset three times larger than the memory given to
-the only Dask worker completes, by spilling to disk, without the worker being restarted
-for memory; the output is whole and in order."""
+"""Out of core: a recipe that sorts a dataset larger than the memory given to the only Dask
+worker completes, by spilling to disk, without the worker being restarted for memory; the
+output is whole and in order.
+
+``make test`` sorts about 1.4 times the worker's memory; ``DATAPILOT_TEST_SLOW=1`` three
+times (about four minutes on two cores)."""
 
 from __future__ import annotations
 
@@ -17,18 +20,14 @@ import pytest
 from .test_dask_external import DaskProcesses, upload_parquet
 from .utils import running_hub
 
-# about four minutes on two cores (a 3 GB sort through a 1 GiB worker and the storage
-# gateway): run with DATAPILOT_TEST_SLOW=1
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        os.environ.get("DATAPILOT_TEST_SLOW") != "1", reason="slow: set DATAPILOT_TEST_SLOW=1"
-    ),
-]
+pytestmark = pytest.mark.e2e
+
+SLOW = os.environ.get("DATAPILOT_TEST_SLOW") == "1"
 
 MEMORY_LIMIT = 1024 * 2**20
-ROWS, GROUP = 4_500_000, 25_000
+# a worker imports about 300 MB before any data: 1 GiB is the smallest that spills rather
+# than pausing; about 700 bytes a row in memory
+ROWS, GROUP = (4_500_000 if SLOW else 2_000_000), 25_000
 NOTES = [f"{i:03d} " + "lorem ipsum dolor sit amet " * 25 for i in range(40)]
 
 
@@ -91,7 +90,7 @@ def test_a_sort_bigger_than_the_workers_memory_completes(world):
     from distributed import Client
 
     hub, alice, dask = world["hub"], world["tokens"]["alice"], world["dask"]
-    assert world["in_memory"] > 2.9 * MEMORY_LIMIT, world["in_memory"]
+    assert world["in_memory"] > (2.9 if SLOW else 1.3) * MEMORY_LIMIT, world["in_memory"]
     worker = dask.worker_process()
     peak = {"rss": 0}
     done = threading.Event()
@@ -131,8 +130,8 @@ def test_a_sort_bigger_than_the_workers_memory_completes(world):
         f" worker limit {MEMORY_LIMIT >> 20} MiB, peak RSS {peak['rss'] >> 20} MiB,"
         f" {seconds:.1f} s, {metrics}"
     )
-    # the worker's own spilling (not only the shuffle's files): more than its whole limit
-    assert metrics.get("disk-write:bytes", 0) > MEMORY_LIMIT, metrics
+    # the worker's own spilling (not only the shuffle's files): at least what does not fit
+    assert metrics.get("disk-write:bytes", 0) > world["in_memory"] - MEMORY_LIMIT, metrics
     info = hub.api("GET", "/orgs/acme/datasets/big_sorted", alice).json()
     assert info["rows"] == ROWS
     # in order, whole: read it back in row groups to keep this process small too
