@@ -80,7 +80,7 @@ def test_openapi_document_matches_the_handlers(hub):
         path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", regex)
         methods = {
             m
-            for m in ("get", "post", "put", "patch", "delete")
+            for m in ("get", "head", "post", "put", "patch", "delete")
             if getattr(handler, m).__qualname__.split(".")[0] == handler.__name__
         }
         served[path] = methods

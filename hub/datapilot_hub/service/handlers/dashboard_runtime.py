@@ -98,6 +98,6 @@ class ViewerTokenAPIHandler(APIHandler):
 
 
 default_handlers = [
-    (rf"orgs/{ORG}/dashboards/{SLUG}/runtime-bundle", RuntimeBundleAPIHandler),
-    (rf"orgs/{ORG}/dashboards/{SLUG}/viewer-token", ViewerTokenAPIHandler),
+    (rf"/orgs/{ORG}/dashboards/{SLUG}/runtime-bundle", RuntimeBundleAPIHandler),
+    (rf"/orgs/{ORG}/dashboards/{SLUG}/viewer-token", ViewerTokenAPIHandler),
 ]
