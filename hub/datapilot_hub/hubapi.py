@@ -104,13 +104,9 @@ class HubClient:
         resp = await self.send("POST", f"/groups/{quote(hub_group(slug))}", ok=(201, 409))
         return resp.status_code == 201
 
-    async def set_group_name(self, slug: str, name: str) -> None:
-        """Record the organization's display name in its group's properties (hub pages)."""
-        await self.request(
-            "PUT",
-            f"/groups/{quote(hub_group(slug))}/properties",
-            json={"datapilot_name": name},
-        )
+    async def set_group_properties(self, slug: str, properties: dict[str, Any]) -> None:
+        """Replace the properties of the organization's group (what the hub pages show)."""
+        await self.request("PUT", f"/groups/{quote(hub_group(slug))}/properties", json=properties)
 
     async def delete_group(self, slug: str) -> None:
         """Delete the organization's hub group, and its dashboard server's hub user."""

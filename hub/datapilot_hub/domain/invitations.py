@@ -21,7 +21,7 @@ from ..hubapi import HubClient
 from ..permissions import ROLES
 from ._identity import Caller, OrgContext
 from .org_settings import settings_of
-from .orgs import join_hub_group, org_model, resync_hub_member
+from .orgs import join_hub_group, org_model, publish_hub_group, resync_hub_member
 
 DEFAULT_EXPIRES_IN = 7 * 24 * 3600
 MIN_EXPIRES_IN = 60
@@ -262,4 +262,5 @@ class InvitationService:
                     409, "already_member", f"You are already a member of {slug!r}.", org=slug
                 ) from None
             raise
+        await publish_hub_group(self.catalog, self.hub, slug)
         return {"organization": slug, "role": role, "invitation": inv.id}

@@ -132,24 +132,18 @@ class OrgService:
             if isinstance(e, IntegrityError):
                 raise _slug_taken(slug) from None
             raise
-        await self.publish_name(slug, model["name"])
+        await self.publish_group(slug)
         return model
 
-    async def publish_name(self, slug: str, name: str) -> None:
-        """Show the organization's name on the hub's pages (its group's properties).
-
-        Best effort: the hub home page falls back to the slug, and every name is published
-        again when the service starts (:meth:`sync_hub_groups`).
+    async def publish_group(self, slug: str) -> None:
+        """Bring the organization's hub group properties in step (:func:`publish_hub_group`).
 
         Parameters
         ----------
         slug : str
             The organization.
-        name : str
-            Its display name.
         """
-        if self.hub.configured:
-            await _best_effort(self.hub.set_group_name(slug, name), f"the name of {slug}")
+        await publish_hub_group(self.catalog, self.hub, slug)
 
     def info(self, ctx: OrgContext) -> dict[str, Any]:
         """The organization with its plan and usage."""
@@ -243,6 +237,7 @@ class OrgService:
             await _best_effort(
                 self.hub.stop_server(user, ctx.slug), f"the server {user}/{ctx.slug}"
             )
+        await self.publish_group(ctx.slug)
         return model, created
 
     def _check_member_change(
@@ -287,6 +282,7 @@ class OrgService:
             await _best_effort(
                 self.hub.stop_server(user, ctx.slug), f"the server {user}/{ctx.slug}"
             )
+        await self.publish_group(ctx.slug)
 
     def _check_removal(self, db, org_id: int, user: str) -> Membership:
         """The membership to remove; 404 when there is none, 409 for the last Admin."""
@@ -359,7 +355,6 @@ class OrgService:
         with self.catalog.session(system=True) as db:
             orgs = db.scalars(select(Organization)).all()
             wanted: dict[str, set[str]] = {org.slug: set() for org in orgs}
-            names = {org.slug: org.name for org in orgs}
             for m in db.scalars(select(Membership)).all():
                 wanted[m.organization.slug].add(m.user_name)
         for slug, users in wanted.items():
@@ -376,7 +371,7 @@ class OrgService:
                     log.warning("Member %r of %s is not a name the hub accepts: %s", user, slug, e)
             for user in sorted(current - users):
                 await self.hub.remove_from_group(slug, user)
-            await self.publish_name(slug, names[slug])
+            await self.publish_group(slug)
 
 
 async def join_hub_group(hub: HubClient, slug: str, user: str) -> None:
@@ -431,6 +426,41 @@ async def resync_hub_member(catalog: Catalog, hub: HubClient, slug: str, user: s
         member = org is not None and Membership.find(db, org.id, user) is not None
     call = hub.add_to_group if member else hub.remove_from_group
     await _best_effort(call(slug, user), f"{user} in the group of {slug}")
+
+
+async def publish_hub_group(catalog: Catalog, hub: HubClient, slug: str) -> None:
+    """Publish in the organization's hub group what the hub's own pages show of it.
+
+    The properties hold the organization's display name (``datapilot_name``) and the
+    members who may run a notebook server in it (``datapilot_notebook_users``), so that
+    the hub home lists a start button only to them (``templates/home.html``): a Viewer
+    never sees an action the spawner would refuse. Best effort: without them the home
+    falls back to the slug and to the spawner's explained refusal, and every group is
+    published again when the service starts (:meth:`OrgService.sync_hub_groups`).
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The catalog, which decides.
+    hub : HubClient
+        The hub; nothing is done when it is not configured.
+    slug : str
+        The organization.
+    """
+    if not hub.configured:
+        return
+    with catalog.session(system=True) as db:
+        org = Organization.find(db, slug)
+        if org is None:
+            return
+        members = db.scalars(select(Membership).where(Membership.organization_id == org.id))
+        properties = {
+            "datapilot_name": org.name,
+            "datapilot_notebook_users": sorted(
+                m.user_name for m in members if "notebooks:run" in permissions_for(m.role)
+            ),
+        }
+    await _best_effort(hub.set_group_properties(slug, properties), f"the group of {slug}")
 
 
 async def _best_effort(call: Awaitable[Any], what: str) -> None:

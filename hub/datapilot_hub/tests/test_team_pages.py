@@ -131,6 +131,30 @@ def test_the_hub_home_page_links_each_org_to_its_team_pages(team):
     assert '<span class="server-state">not running</span>' in home.text
 
 
+def test_the_hub_home_offers_a_server_only_where_the_role_has_one(team):
+    """A Viewer never sees a start button (nor the menu) the spawner would refuse."""
+    hub = team["hub"]
+    assert hub.hub_api("POST", "/users/val").status_code in (201, 409)
+    hub.add_member("acorn", "val", "viewer")
+    hub.add_member("birch", "val", "analyst")
+    val = hub_browser(hub, "val")
+    home = val.get("/hub/home").text
+    assert 'id="start-birch"' in home and 'id="start-acorn"' not in home
+    assert 'id="no-server-acorn"' in home and 'id="nav-servers"' in home
+    # only a Viewer anywhere: no menu either, on the hub's pages as on the service's
+    hub.api("DELETE", "/orgs/birch/members/val", hub.admin_token)
+    token_page = val.get("/hub/token").text
+    assert 'id="nav-servers"' not in token_page
+    assert 'id="nav-servers"' not in val.get("/services/datapilot/orgs/acorn/").text
+    # a new role is published with it
+    hub.add_member("acorn", "val", "analyst")
+    home = val.get("/hub/home").text
+    assert 'id="start-acorn"' in home and 'id="nav-servers"' in home
+    # the Admin of acorn keeps her button
+    assert 'id="start-acorn"' in team["ava"].get("/hub/home").text
+    hub.api("DELETE", "/orgs/acorn/members/val", hub.admin_token)
+
+
 def test_another_org_gets_404_and_strangers_the_login(team):
     hub, bo = team["hub"], team["tokens"]["bo"]
     headers = {"Authorization": f"token {bo}"}

@@ -26,7 +26,7 @@ class OrgSettingsAPIHandler(APIHandler):
         self.audit_details = {k: body[k] for k in sorted(body)[:10]}
         settings = self.app.org_settings.update(ctx, body)
         if "name" in body:
-            await self.app.orgs.publish_name(ctx.slug, settings["name"])
+            await self.app.orgs.publish_group(ctx.slug)
         self.write_json(settings)
 
 

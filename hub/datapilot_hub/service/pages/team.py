@@ -182,9 +182,9 @@ class SettingsPageHandler(FormPageHandler):
         body["idle_timeout"] = _number(self.field("idle_timeout"), "idle_timeout", int)
         self.audit_target = ctx.slug
         self.audit_details.update({k: body[k] for k in sorted(body)})
-        settings = self.app.org_settings.update(ctx, body)
+        self.app.org_settings.update(ctx, body)
         if "name" in body:
-            await self.app.orgs.publish_name(ctx.slug, settings["name"])
+            await self.app.orgs.publish_group(ctx.slug)
         self.flash_redirect(self.org_url(ctx.slug, self.tab), "success", "Settings saved.")
 
 
