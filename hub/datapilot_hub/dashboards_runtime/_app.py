@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import struct
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,14 @@ from urllib.parse import quote, urlparse
 import httpx
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
-from tornado import web
+from tornado import httpclient, web
 from tornado.ioloop import IOLoop, PeriodicCallback
 from traitlets import Bool, Float, Integer, Unicode, default
 from traitlets.config import Application
 
 from datapilot_contract import DASHBOARD_ENV, DASHBOARD_PINS_ENV, VIEWER_TOKEN_HEADER
 
+from ._private import make_undumpable
 from ._processes import DashboardProcess, PanelProcess, VoilaProcess
 from ._proxy import WebSocketProxy, proxy_http
 from ._snapshots import DashboardMissing, LocalSnapshot, SnapshotStore
@@ -112,8 +114,9 @@ class DashboardRuntime(Application):
         help="""Pre-started Voilà kernels per dashboard (0: a new kernel per opening).
 
         A pre-started kernel runs its notebook up to its first data call and waits there
-        for its viewer, so an opening takes well under a second. Each costs a kernel's
-        memory while nobody looks. Defaults to ``$DATAPILOT_DASHBOARD_POOL_SIZE``, else 0.
+        for its viewer, so an opening waits only for the data and the cells after it.
+        Each costs a kernel's memory while nobody looks. Defaults to
+        ``$DATAPILOT_DASHBOARD_POOL_SIZE``, else 1.
 
         Example::
 
@@ -123,9 +126,7 @@ class DashboardRuntime(Application):
 
     @default("pool_size")
     def _default_pool_size(self) -> int:
-        # off by default: an opening served by a pre-started kernel hung now and then in
-        # benchmarks/dashboards.py (README, Dashboards: serving)
-        return int(os.environ.get("DATAPILOT_DASHBOARD_POOL_SIZE", "0"))
+        return int(os.environ.get("DATAPILOT_DASHBOARD_POOL_SIZE", "1"))
 
     cull_idle = Float(
         help="""Seconds without a visitor after which a dashboard process is stopped.
@@ -142,6 +143,18 @@ class DashboardRuntime(Application):
     @default("cull_idle")
     def _default_cull_idle(self) -> float:
         return float(os.environ.get("DATAPILOT_DASHBOARD_CULL_IDLE", "1800"))
+
+    max_requests = Integer(
+        256,
+        help="""Requests passed on to the dashboard processes at the same time.
+
+        Each opening streams its page until the notebook's last cell ran; more wait.
+
+        Example::
+
+            c.DashboardRuntime.max_requests = 512
+        """,
+    ).tag(config=True)
 
     show_tracebacks = Bool(
         True,
@@ -168,6 +181,20 @@ class DashboardRuntime(Application):
         startup.mkdir(mode=0o700, parents=True, exist_ok=True)
         (startup / "00-datapilot-dashboards.py").write_text(
             "import datapilot_kernel._inline_charts  # noqa: F401\n"
+        )
+        # every dashboard kernel starts not dumpable: no dashboard reads another's memory
+        spec = home / ".local" / "share" / "jupyter" / "kernels" / "python3"
+        spec.mkdir(mode=0o700, parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "datapilot_hub.dashboards_runtime._private"]
+        (spec / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [*argv, "-f", "{connection_file}"],
+                    "display_name": "Python 3 (dashboard)",
+                    "language": "python",
+                    "metadata": {"debugger": False},
+                }
+            )
         )
         self.store = SnapshotStore(
             self.root,
@@ -202,19 +229,20 @@ class DashboardRuntime(Application):
             served = self.served.get(slug)
             proc = self.process(snap.kind)
             if served is None or served.version != snap.version or served.kind != snap.kind:
-                # a new version: the old one's folder goes, and Voilà's pool (made for
-                # the notebooks on disk when it starts) must not serve it; Panel learns
-                # its apps at start. A new Voilà dashboard is served at once, its kernels
-                # pre-started from the process's next start on.
-                restart = proc.running and (served is not None or snap.kind == "panel")
+                # a new version: Voilà pre-starts its kernels and stops those of the old
+                # one (whose folder goes; pages open on it keep their kernels); Panel
+                # learns its apps at start, so it restarts
                 self.served[slug] = snap
+                if snap.kind == "voila":
+                    await self.voila.fill_pool(snap.relative)
+                if served is not None and served.kind == "voila":
+                    await self.voila.drain_pool(served.relative)
                 self._prune(slug, snap)
                 if snap.kind == "panel":
                     self.panel.apps = {
                         s.slug: s.relative for s in self.served.values() if s.kind == "panel"
                     }
-                if restart:
-                    await proc.stop()
+                    await self.panel.stop()
             await proc.ensure()
         return snap
 
@@ -282,6 +310,9 @@ class DashboardRuntime(Application):
 
     def start(self) -> None:
         """Listen on the address JupyterHub gave, until stopped."""
+        # every opening streams its page through one client: tornado's default of 10 at
+        # a time would queue the eleventh viewer behind the others' pages
+        httpclient.AsyncHTTPClient.configure(None, max_clients=self.max_requests)
         app = self.make_app()
         app.listen(self.bind.port, self.bind.hostname or "127.0.0.1", xheaders=False)
         PeriodicCallback(self.cull, 30_000).start()
@@ -329,24 +360,45 @@ class RootHandler(RuntimeHandler):
 
 
 class DashboardHandler(RuntimeHandler):
-    """GET d/<slug>/: open the current version (fetched and started as needed)."""
+    """GET d/<slug>/: open the current version (fetched and started as needed).
+
+    A Voilà dashboard is rendered right here (one redirect less for every opening: its
+    page's links are absolute); a Panel app is redirected to, its path being its route.
+    """
 
     @web.authenticated
     async def get(self, slug: str) -> None:
         runtime = self.runtime
-        try:
-            snap = await runtime.open(slug)
-        except DashboardMissing:
-            raise web.HTTPError(404, f"There is no published dashboard {slug!r}.") from None
-        except (RuntimeError, TimeoutError) as e:
+        # the version and the viewer's token are asked for at the same time
+        opened, minted = await asyncio.gather(
+            runtime.open(slug), runtime.mint(self, slug), return_exceptions=True
+        )
+        if isinstance(opened, DashboardMissing):
+            raise web.HTTPError(404, f"There is no published dashboard {slug!r}.")
+        if isinstance(opened, RuntimeError | TimeoutError):
             raise web.HTTPError(
-                503, f"The dashboard could not be started: {e}. Its publisher sees its log."
-            ) from None
-        if snap.kind == "voila":
-            target = url_path_join(runtime.prefix, "v/voila/render", quote(snap.relative))
+                503, f"The dashboard could not be started: {opened}. Its publisher sees its log."
+            )
+        for outcome in (opened, minted):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        if opened.kind == "voila":
+            await render_voila(self, opened, minted)
         else:
-            target = url_path_join(runtime.prefix, "p", quote(snap.slug))
-        self.redirect(target)
+            self.redirect(url_path_join(runtime.prefix, "p", quote(opened.slug)))
+
+
+async def render_voila(handler: RuntimeHandler, snap: LocalSnapshot, grant: dict[str, Any]) -> None:
+    """Stream Voilà's render of ``snap`` to ``handler``'s visitor, who reads with ``grant``."""
+    runtime = handler.runtime
+    headers = {
+        **runtime.voila.auth_headers(),
+        VIEWER_TOKEN_HEADER: grant["token"],
+        "Datapilot-Dashboard": snap.environment.get(DASHBOARD_ENV, ""),
+        "Datapilot-Dashboard-Pins": snap.environment.get(DASHBOARD_PINS_ENV, "{}"),
+    }
+    path = "voila/render/" + quote(snap.relative)
+    await proxy_http(handler, runtime.voila.url + path + _query(handler), headers)
 
 
 class DashboardLogHandler(RuntimeHandler):
@@ -374,27 +426,17 @@ class VoilaHandler(RuntimeHandler):
     @web.authenticated
     async def get(self, path: str) -> None:
         runtime = self.runtime
-        extra = runtime.voila.auth_headers()
         if path.startswith("voila/render/"):
-            rel = path[len("voila/render/") :]
-            slug = rel.split("/", 1)[0]
-            snap = runtime.served.get(slug)
-            if snap is None or snap.kind != "voila" or rel != snap.relative:
-                # an old version, another file, a path not opened through d/<slug>/
-                self.redirect(url_path_join(runtime.prefix, "d", quote(slug), ""))
-                return
-            grant = await runtime.mint(self, slug)
-            extra.update(
-                {
-                    VIEWER_TOKEN_HEADER: grant["token"],
-                    "Datapilot-Dashboard": snap.environment.get(DASHBOARD_ENV, ""),
-                    "Datapilot-Dashboard-Pins": snap.environment.get(DASHBOARD_PINS_ENV, "{}"),
-                }
-            )
-        elif not (_VOILA_ASSETS.fullmatch(path) or _VOILA_KERNEL.fullmatch(path)):
+            # the render is d/<slug>/'s: an old version, another file, an earlier link
+            slug = path[len("voila/render/") :].split("/", 1)[0]
+            self.redirect(url_path_join(runtime.prefix, "d", quote(slug), ""))
+            return
+        if not (_VOILA_ASSETS.fullmatch(path) or _VOILA_KERNEL.fullmatch(path)):
             raise web.HTTPError(404, "Not a dashboard's page.")
         await runtime.voila.ensure()
-        await proxy_http(self, runtime.voila.url + quote(path) + _query(self), extra)
+        await proxy_http(
+            self, runtime.voila.url + quote(path) + _query(self), runtime.voila.auth_headers()
+        )
 
     @web.authenticated
     async def post(self, path: str) -> None:
@@ -497,6 +539,8 @@ def _message_type(message: str | bytes) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Start the runtime (``python -m datapilot_hub.dashboards_runtime``)."""
+    # its hub token is in its environment: out of the dashboards' reach
+    make_undumpable()
     app = DashboardRuntime.instance()
     app.initialize(argv)
     app.start()

@@ -10,6 +10,8 @@ import os
 import sys
 import tempfile
 
+from ._private import make_undumpable
+
 _AUTH_MODULE = """
 import hmac, os
 _SECRET = os.environ.pop("DATAPILOT_RUNTIME_PANEL_SECRET_FOR_AUTH")
@@ -22,6 +24,8 @@ def get_user(request_handler):
 
 def main() -> None:
     """Run ``panel serve`` with an auth module that checks ``$DATAPILOT_RUNTIME_PANEL_TOKEN``."""
+    # its secret and the viewers' tokens pass through it: out of the dashboards' reach
+    make_undumpable()
     token = os.environ.pop("DATAPILOT_RUNTIME_PANEL_TOKEN")
     os.environ["DATAPILOT_RUNTIME_PANEL_SECRET_FOR_AUTH"] = token
     fd, path = tempfile.mkstemp(prefix="panel-auth-", suffix=".py")

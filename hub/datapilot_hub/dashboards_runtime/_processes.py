@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from tornado import httpclient
 
@@ -207,7 +208,8 @@ class VoilaProcess(DashboardProcess):
             "--VoilaConfiguration.file_allowlist=['.*\\.(png|jpg|jpeg|gif|svg|csv|json)']",
         ]
         if self.pool_size > 0:
-            # (only current versions are on disk when it starts: each gets its pool)
+            # (only current versions are on disk when it starts: each gets its pool; a
+            # later one gets it through fill_pool)
             args += [
                 "--VoilaConfiguration.preheat_kernel=True",
                 f"--VoilaConfiguration.default_pool_size={self.pool_size}",
@@ -218,6 +220,29 @@ class VoilaProcess(DashboardProcess):
 
     def environment(self) -> dict[str, str]:
         return clean_environment({"DATAPILOT_RUNTIME_VOILA_TOKEN": self.secret})
+
+    async def fill_pool(self, notebook: str) -> None:
+        """Pre-start the kernels of a notebook put on disk after Voilà started."""
+        await self._pool("PUT", notebook)
+
+    async def drain_pool(self, notebook: str) -> None:
+        """Stop the pre-started kernels of a notebook (pages already open keep theirs)."""
+        await self._pool("DELETE", notebook)
+
+    async def _pool(self, method: str, notebook: str) -> None:
+        if self.pool_size <= 0 or not self.running:
+            return
+        try:
+            await httpclient.AsyncHTTPClient().fetch(
+                f"{self.url}datapilot/pools/{quote(notebook)}",
+                method=method,
+                headers=self.auth_headers(),
+                body=b"" if method == "PUT" else None,
+                request_timeout=120,
+            )
+        except (httpclient.HTTPClientError, OSError) as e:
+            # the pool only saves time: an opening without it starts its own kernel
+            log.warning("Voila refused %s of the pool of %s: %s", method, notebook, e)
 
     def ready_url(self) -> str:
         return f"{self.url}voila/static/"

@@ -93,7 +93,8 @@ def test_a_viewer_opens_the_stable_address_and_sees_it_rendered(world):
     hub, vera = world["hub"], world["vera"]
     r = open_dashboard(vera, "acme", "sales")
     assert r.status_code == 200, (r.status_code, r.text[-2000:], hub.log_tail())
-    assert "/user/dashboards-acme/dashboards/v/voila/render/sales/v1/" in str(r.url)
+    # rendered at the server's own address of the dashboard (no redirect to Voila's)
+    assert str(r.url).endswith("/user/dashboards-acme/dashboards/d/sales/"), r.url
     assert "TOTAL 8" in r.text, r.text[-3000:]
     # sources stripped: the page shows outputs, never the code
     assert "SECRET_SOURCE_MARKER" not in r.text
@@ -145,6 +146,7 @@ def test_a_viewer_gets_no_kernel_contents_or_terminal_api(world):
         ("GET", "v/api/contents"),
         ("GET", "v/api/terminals"),
         ("GET", "v/voila/render/sales/v1/other.ipynb"),
+        ("GET", "v/voila/render/sales/v1/dashboard.ipynb"),
         ("GET", "lab"),
         ("GET", "v/voila/files/sales/v1/dashboard.ipynb"),
     ):
@@ -335,3 +337,68 @@ def test_the_dashboard_runs_under_the_orgs_account_and_reads_only_its_snapshot(w
     result = json.loads(found.group(1))
     assert result.pop("own_snapshot") == "read", result
     assert set(result.values()) == {"PermissionError"}, result
+
+
+PEEK = """
+import json, os
+seen = {}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    if int(pid) == os.getpid():
+        continue
+    try:
+        if os.stat(f"/proc/{pid}").st_uid != os.getuid() and os.stat(f"/proc/{pid}").st_uid != 0:
+            continue
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\\0", b" ").decode()
+    except OSError:
+        continue
+    if "dashboards_runtime" not in cmd:
+        continue
+    try:
+        open(f"/proc/{pid}/environ", "rb").read()
+        seen[cmd[:120]] = "read"
+    except PermissionError:
+        seen[cmd[:120]] = "PermissionError"
+print("PEEK" + json.dumps(seen) + "KEEP")
+"""
+
+
+def test_a_dashboard_cannot_read_the_other_processes_of_its_account(world):
+    """The runtime (its hub token), Voila (the viewers' tokens) and the other dashboards'
+    kernels share the organization's account, yet none is readable from a dashboard."""
+    hub, t, vera = world["hub"], world["tokens"], world["vera"]
+    if not hub.isolated:
+        pytest.skip("isolation needs root")
+    publish(hub, t["alice"], "peek", notebook(PEEK))
+    # another viewer's kernel is up meanwhile: the sales dashboard's
+    assert open_dashboard(world["alice"], "acme", "sales").status_code == 200
+    r = open_dashboard(vera, "acme", "peek")
+    assert r.status_code == 200, r.text[-2000:]
+    text = r.text.replace("&#34;", '"').replace("&quot;", '"').replace('\\"', '"')
+    found = re.search(r"PEEK(\{.*?\})KEEP", text)
+    assert found, r.text[-3000:]
+    seen = json.loads(found.group(1))
+    kinds = {
+        "runtime": [c for c in seen if re.search(r"-m datapilot_hub\.dashboards_runtime( |$)", c)],
+        "voila": [c for c in seen if "dashboards_runtime._voila" in c],
+        "kernels": [c for c in seen if "dashboards_runtime._private" in c],
+    }
+    assert all(kinds.values()), seen
+    assert set(seen.values()) == {"PermissionError"}, seen
+
+
+def test_a_new_version_is_served_and_open_pages_keep_their_kernels(world):
+    hub, t, vera = world["hub"], world["tokens"], world["vera"]
+    first = open_dashboard(vera, "acme", "sales")
+    assert first.status_code == 200, first.text[-2000:]
+    kernel = re.search(r"kernelId[^0-9a-f]+([0-9a-f-]{36})", first.text).group(1)
+    model = f"/user/dashboards-acme/dashboards/v/api/kernels/{kernel}"
+    assert vera.get(model).status_code == 200
+    v2 = notebook(
+        "import datapilot_kernel as dp\ndf = dp.load('sales')\n"
+        "print('V2 TOTAL', int(df['amount'].sum()))"
+    )
+    assert publish(hub, t["alice"], "sales", v2)["version"] > 1
+    r = open_dashboard(vera, "acme", "sales")
+    assert r.status_code == 200 and "V2 TOTAL 8" in r.text, r.text[-2000:]
+    # Voila was not restarted for it: the page opened on the old version keeps its kernel
+    assert vera.get(model).status_code == 200

@@ -23,7 +23,8 @@ journey("9-dashboards", async ({ page, shot, check: ok }) => {
     waitUntil: "commit",
     timeout: 180000,
   });
-  ok(page.url().includes("/user/dashboards-acme/dashboards/v/voila/render/"), page.url());
+  // rendered at the dashboard server's own address of it (no redirect to Voila's)
+  ok(page.url().endsWith(`/user/dashboards-acme/dashboards/d/${INPUT.voila}/`), page.url());
   await page
     .waitForSelector(".bk-Canvas, .bk-root canvas, canvas", { timeout: 120000 })
     .catch((e) => {
