@@ -204,6 +204,9 @@ class VoilaProcess(DashboardProcess):
             "--VoilaConfiguration.strip_sources=True",
             f"--VoilaConfiguration.show_tracebacks={self.show_tracebacks}",
             f"--VoilaConfiguration.http_header_envs=[{headers}]",
+            # replies are never waited for with one unbounded poll (_kernel_client)
+            "--AsyncKernelManager.client_class="
+            "datapilot_hub.dashboards_runtime._kernel_client.SteppedKernelClient",
             # the page config would list the server's paths; nothing a viewer needs
             "--VoilaConfiguration.file_allowlist=['.*\\.(png|jpg|jpeg|gif|svg|csv|json)']",
         ]
