@@ -192,7 +192,9 @@ def test_home_page_lists_one_server_per_organization(org_hub, people):
     assert "Your organizations" in page.text
     for slug in ("self", "elsewhere"):
         assert f'data-server-name="{slug}"' in page.text
-        assert f"/hub/spawn/vee/{slug}" in page.text
+    # a Viewer of self, an Analyst of elsewhere: a start button only where she may run one
+    assert "/hub/spawn/vee/elsewhere" in page.text and "/hub/spawn/vee/self" not in page.text
+    assert 'id="no-server-self"' in page.text
     assert "no-organizations" not in page.text
     browser = _browser(hub, "founder")
     try:
