@@ -12,7 +12,7 @@ same data service with the viewer's API token.
 - cold: the dashboard's first opening (its organization's dashboard server running, the
   Voilà process started for it and its first kernel) against ``voila`` started for the
   request (process start, then the first page);
-- warm: later openings (``--warm``, 10 s apart so that the pool has its next kernel
+- warm: later openings (``--warm``, 15 s apart so that the pool has its next kernel
   ready), each served by a pre-started kernel (``DATAPILOT_DASHBOARD_POOL_SIZE``, 1 by
   default), against later pages of the running ``voila`` (a new kernel each): medians.
 
@@ -140,7 +140,7 @@ def main() -> None:
         dp_cold = render(viewer, stable)
         dp_warm, unended = [], 0
         for _ in range(args.warm):
-            time.sleep(10)  # the pool takes its next kernel up to the first data call
+            time.sleep(15)  # the pool takes its next kernel up to the first data call
             try:
                 dp_warm.append(render(viewer, stable, timeout=60))
             except httpx.TimeoutException:
