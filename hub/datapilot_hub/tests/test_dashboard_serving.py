@@ -89,6 +89,15 @@ def open_dashboard(client: httpx.Client, org: str, slug: str) -> httpx.Response:
     return client.get(f"/services/datapilot/dashboards/{org}/{slug}", timeout=180)
 
 
+def printed_json(page: httpx.Response, pattern: str) -> dict:
+    """The JSON a dashboard printed, found in its rendered page by ``pattern``'s group."""
+    assert page.status_code == 200, page.text[-2000:]
+    text = page.text.replace("&#34;", '"').replace("&quot;", '"').replace('\\"', '"')
+    found = re.search(pattern, text)
+    assert found, page.text[-3000:]
+    return json.loads(found.group(1))
+
+
 def test_a_viewer_opens_the_stable_address_and_sees_it_rendered(world):
     hub, vera = world["hub"], world["vera"]
     r = open_dashboard(vera, "acme", "sales")
@@ -329,12 +338,9 @@ def test_the_dashboard_runs_under_the_orgs_account_and_reads_only_its_snapshot(w
             paths[f"home:{entry.name}"] = str(entry)
     nb = notebook(f"PATHS = {json.dumps(paths)}\n{PROBE}\nprint('PROBED')")
     publish(hub, t["alice"], "probe", nb)
-    r = open_dashboard(vera, "acme", "probe")
-    assert r.status_code == 200, r.text[-2000:]
-    text = r.text.replace("&#34;", '"').replace("&quot;", '"').replace('\\"', '"')
-    found = re.search(r'(\{"catalog": .*?\})\s*(?:\\n)?PROBED', text)
-    assert found, r.text[-3000:]
-    result = json.loads(found.group(1))
+    result = printed_json(
+        open_dashboard(vera, "acme", "probe"), r'(\{"catalog": .*?\})\s*(?:\\n)?PROBED'
+    )
     assert result.pop("own_snapshot") == "read", result
     assert set(result.values()) == {"PermissionError"}, result
 
@@ -374,12 +380,7 @@ def test_a_dashboard_cannot_read_the_other_processes_of_its_account(world):
     publish(hub, t["alice"], "peek", notebook(PEEK))
     # another viewer's kernel is up meanwhile: the sales dashboard's
     assert open_dashboard(world["alice"], "acme", "sales").status_code == 200
-    r = open_dashboard(vera, "acme", "peek")
-    assert r.status_code == 200, r.text[-2000:]
-    text = r.text.replace("&#34;", '"').replace("&quot;", '"').replace('\\"', '"')
-    found = re.search(r"PEEK(\{.*?\})KEEP", text)
-    assert found, r.text[-3000:]
-    seen = json.loads(found.group(1))
+    seen = printed_json(open_dashboard(vera, "acme", "peek"), r"PEEK(\{.*?\})KEEP")
     kinds = {
         "runtime": [c for c in seen if re.search(r"-m datapilot_hub\.dashboards_runtime( |$)", c)],
         "voila": [c for c in seen if "dashboards_runtime._voila" in c],
