@@ -369,23 +369,28 @@ class DashboardHandler(RuntimeHandler):
     @web.authenticated
     async def get(self, slug: str) -> None:
         runtime = self.runtime
-        # the version and the viewer's token are asked for at the same time
-        opened, minted = await asyncio.gather(
-            runtime.open(slug), runtime.mint(self, slug), return_exceptions=True
-        )
-        if isinstance(opened, DashboardMissing):
-            raise web.HTTPError(404, f"There is no published dashboard {slug!r}.")
-        if isinstance(opened, RuntimeError | TimeoutError):
+        # a Voilà dashboard served already: its version and the viewer's token are asked
+        # for at once (a token is minted only for a page that uses it: each is audited as
+        # an opening, and a Panel app's page mints its own)
+        known = runtime.served.get(slug)
+        minting = None
+        if known is not None and known.kind == "voila":
+            minting = asyncio.ensure_future(runtime.mint(self, slug))
+        try:
+            snap = await runtime.open(slug)
+        except (DashboardMissing, RuntimeError, TimeoutError) as e:
+            if minting is not None:
+                minting.cancel()
+            if isinstance(e, DashboardMissing):
+                raise web.HTTPError(404, f"There is no published dashboard {slug!r}.") from None
             raise web.HTTPError(
-                503, f"The dashboard could not be started: {opened}. Its publisher sees its log."
-            )
-        for outcome in (opened, minted):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        if opened.kind == "voila":
-            await render_voila(self, opened, minted)
-        else:
-            self.redirect(url_path_join(runtime.prefix, "p", quote(opened.slug)))
+                503, f"The dashboard could not be started: {e}. Its publisher sees its log."
+            ) from None
+        if snap.kind != "voila":
+            self.redirect(url_path_join(runtime.prefix, "p", quote(snap.slug)))
+            return
+        grant = await (minting or runtime.mint(self, slug))
+        await render_voila(self, snap, grant)
 
 
 async def render_voila(handler: RuntimeHandler, snap: LocalSnapshot, grant: dict[str, Any]) -> None:
